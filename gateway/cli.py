@@ -1,0 +1,149 @@
+"""`gateway serve` and `gateway check`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+import uvicorn
+from starlette.applications import Starlette
+
+from gateway import __version__
+from gateway.config import ConfigError, GatewayConfig, load_config, load_demo_config
+from gateway.providers.base import unavailable_types
+
+# Tells worker processes (`--workers N`) which config the parent chose; "" means the built-in demo.
+_WORKER_CONFIG_ENV = "GATEWAY_WORKER_CONFIG"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="gateway", description="An OpenAI-compatible LLM gateway.")
+    parser.add_argument("--version", action="version", version=f"gateway {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the gateway")
+    serve.add_argument("--config", help="TOML config (default: $GATEWAY_CONFIG, ./gateway.toml, else the demo)")
+    serve.add_argument("--host", help="address to listen on (overrides server.host)")
+    serve.add_argument("--port", type=int, help="port to listen on (overrides server.port)")
+    serve.add_argument("--workers", type=int, default=1, help="processes to run (default 1)")
+    check = commands.add_parser("check", help="validate a config file and print every problem")
+    check.add_argument("--config", required=True, help="TOML config to check")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per upstream call otherwise
+    if args.command == "check":
+        return _check(args.config)
+    return _serve(args)
+
+
+def _check(path: str) -> int:
+    try:
+        config, warnings = load_config(path)
+        if problems := unavailable_types(config):
+            raise ConfigError(path, problems)
+    except ConfigError as exc:
+        print(exc.report(), file=sys.stderr)
+        return 1
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"{path}: OK ({len(config.providers)} providers, {len(config.routes)} routes)")
+    return 0
+
+
+def _resolve(path: str | None) -> str:
+    """The config to use: --config, $GATEWAY_CONFIG, ./gateway.toml, or "" for the built-in demo."""
+    if path:
+        return path
+    if os.environ.get("GATEWAY_CONFIG"):
+        return os.environ["GATEWAY_CONFIG"]
+    return "gateway.toml" if Path("gateway.toml").is_file() else ""
+
+
+def _load(path: str) -> tuple[GatewayConfig, list[str]]:
+    if not path:
+        return load_demo_config(), []
+    config, warnings = load_config(path)
+    if problems := unavailable_types(config):
+        raise ConfigError(path, problems)
+    return config, warnings
+
+
+def _serve(args: argparse.Namespace) -> int:
+    path = _resolve(args.config)
+    try:
+        config, warnings = _load(path)
+    except ConfigError as exc:
+        print(exc.report(), file=sys.stderr)
+        print("The gateway did not start.", file=sys.stderr)
+        return 1
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    server = config.server.model_copy(
+        update={k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    )
+    config = config.model_copy(update={"server": server})
+    print(banner(config, path, args.workers), flush=True)
+    options = dict(
+        host=server.host,
+        port=server.port,
+        loop="uvloop" if sys.platform != "win32" else "asyncio",
+        http="httptools",
+        access_log=server.access_log,
+        log_level="info",
+        timeout_graceful_shutdown=int(server.shutdown_grace_s),
+        server_header=False,
+    )
+    if args.workers > 1:
+        os.environ[_WORKER_CONFIG_ENV] = path
+        uvicorn.run("gateway.cli:worker_app", factory=True, workers=args.workers, **options)  # type: ignore[arg-type]
+        return 0
+    from gateway.app import create_app
+
+    uvicorn.run(create_app(config), **options)  # type: ignore[arg-type]
+    return 0
+
+
+def worker_app() -> Starlette:
+    """App factory for each `--workers` process: loads the config the parent process chose."""
+    from gateway.app import create_app
+
+    config, _ = _load(os.environ.get(_WORKER_CONFIG_ENV, ""))
+    return create_app(config)
+
+
+def banner(config: GatewayConfig, path: str, workers: int) -> str:
+    server, telemetry = config.server, config.telemetry
+    lines = [
+        f"llm-gateway {__version__} listening on http://{server.host}:{server.port}"
+        + (f" with {workers} worker processes" if workers > 1 else ""),
+        f"config: {path or 'built-in demo config (offline mock provider; pass --config to use your own)'}",
+        "providers:",
+    ]
+    for p in config.providers:
+        where = p.base_url or "in-process"
+        lines.append(f"  {p.name:<20} {p.type:<10} {where}  key={mask(p.api_key)}")
+    lines.append("routes:")
+    for r in config.routes:
+        targets = ", ".join(f"{t.provider}/{t.model}" + (f" (w={t.weight:g})" if t.weight != 1 else "")
+                            for t in r.targets)
+        fallbacks = f"  fallbacks: {', '.join(r.fallbacks)}" if r.fallbacks else ""
+        lines.append(f"  {r.model:<24} -> {targets}{fallbacks}")
+    if telemetry.exporter == "otlp":
+        lines.append(f"telemetry: OTLP {telemetry.otlp_protocol} to {telemetry.otlp_endpoint}")
+    else:
+        lines.append(f"telemetry: {telemetry.exporter}")
+    lines.append(f"cache: {config.cache.backend}")
+    if workers > 1:
+        lines.append(f"note: with {workers} workers, per-process state (memory cache, target health, "
+                     "rate limits) is kept separately by each worker")
+    return "\n".join(lines)
+
+
+def mask(secret: str | None) -> str:
+    if not secret:
+        return "(none)"
+    if len(secret) < 12:
+        return "***"
+    return f"{secret[:3]}...{secret[-4:]}"

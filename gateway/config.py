@@ -1,0 +1,300 @@
+"""The TOML config: pydantic models, `${VAR}` expansion, and problems reported by TOML key path.
+
+    >>> config = parse_config('[[providers]]\\nname = "m"\\ntype = "mock"\\n'
+    ...                       '[[routes]]\\nmodel = "x"\\n[[routes.targets]]\\nprovider = "m"\\nmodel = "y"\\n')
+    >>> config.routes[0].targets[0].provider
+    'm'
+
+Problems come back all at once as `ConfigError.problems`, each a line such as
+`routes[2].targets[0].provider: no provider named "opnai"; did you mean "openai"?`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+ProviderType = Literal["openai", "anthropic", "gemini", "azure", "mock"]
+Strategy = Literal["weighted", "round_robin", "least_busy", "latency"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    max_request_bytes: int = Field(10 * 1024 * 1024, gt=0)
+    shutdown_grace_s: float = Field(30.0, ge=0)
+    access_log: bool = False
+
+
+class TelemetryConfig(_Strict):
+    service_name: str = "llm-gateway"
+    exporter: Literal["otlp", "console", "none"] = "none"
+    otlp_endpoint: str = "http://127.0.0.1:4318"
+    otlp_protocol: Literal["http/protobuf", "grpc"] = "http/protobuf"
+    otlp_headers: dict[str, str] = {}
+    metric_export_interval_ms: int = Field(5000, gt=0)
+    capture_content: bool = False
+
+
+class CacheConfig(_Strict):
+    backend: Literal["memory", "redis", "none"] = "none"
+    ttl_s: float = Field(600, gt=0)
+    max_entries: int = Field(10000, gt=0)
+    redis_url: str = "redis://127.0.0.1:6379/0"
+
+
+class ProviderConfig(_Strict):
+    name: str = Field(min_length=1)
+    type: ProviderType
+    base_url: str | None = None
+    api_key: str | None = None
+    headers: dict[str, str] = {}
+    timeout_s: float = Field(30.0, gt=0, description="whole response (non-stream) / until headers (stream)")
+    connect_timeout_s: float = Field(5.0, gt=0)
+    read_timeout_s: float | None = Field(None, gt=0, description="longest silence while reading")
+    max_connections: int = Field(100, gt=0)
+    max_keepalive_connections: int = Field(100, ge=0)
+    keepalive_s: float = Field(30.0, ge=0)
+    # mock provider only
+    token_delay_ms: float = Field(0.0, ge=0)
+    embedding_dim: int = Field(16, gt=0)
+
+    @model_validator(mode="after")
+    def _check_type(self) -> ProviderConfig:
+        if self.type != "mock" and not self.base_url:
+            raise ValueError(f'a provider of type "{self.type}" needs base_url')
+        if self.base_url and not re.match(r"^https?://[^/\s]+", self.base_url):
+            raise ValueError(f'base_url must start with http:// or https://, got "{self.base_url}"')
+        return self
+
+
+class TargetConfig(_Strict):
+    provider: str
+    model: str = Field(min_length=1)
+    weight: float = Field(1.0, gt=0)
+
+
+class RouteConfig(_Strict):
+    model: str = Field(min_length=1)
+    strategy: Strategy = "weighted"
+    fallbacks: list[str] = []
+    targets: list[TargetConfig] = Field(min_length=1)
+
+
+class LimitsConfig(_Strict):
+    backend: Literal["memory", "redis"] = "memory"
+
+
+class AdminConfig(_Strict):
+    key: str | None = None
+
+
+class KeyConfig(_Strict):
+    name: str = Field(min_length=1)
+    key: str = Field(min_length=1)
+    models: list[str] | None = None
+    rpm: int | None = Field(None, gt=0)
+
+
+class GatewayConfig(_Strict):
+    server: ServerConfig = ServerConfig()
+    telemetry: TelemetryConfig = TelemetryConfig()
+    cache: CacheConfig = CacheConfig()
+    providers: list[ProviderConfig] = Field(min_length=1)
+    routes: list[RouteConfig] = Field(min_length=1)
+    limits: LimitsConfig = LimitsConfig()
+    admin: AdminConfig = AdminConfig()
+    keys: list[KeyConfig] = []
+    source: str = Field("", exclude=True, description="where it was loaded from; set by the loader")
+
+    def secrets(self) -> list[str]:
+        """Every secret in the config, for scrubbing from anything the gateway writes."""
+        values = [p.api_key for p in self.providers] + [k.key for k in self.keys] + [self.admin.key]
+        return [v for v in values if v and len(v) >= 4]
+
+
+class ConfigError(Exception):
+    def __init__(self, source: str, problems: list[str]) -> None:
+        super().__init__(f"{source}: {len(problems)} problem(s) in the config")
+        self.source = source
+        self.problems = problems
+
+    def report(self) -> str:
+        lines = [f"{self.source}: invalid config ({len(self.problems)} problem(s))"]
+        lines += [f"  {p}" for p in self.problems]
+        lines.append("Fix these keys and run `gateway check --config FILE` again.")
+        return "\n".join(lines)
+
+
+def load_config(path: str | Path) -> tuple[GatewayConfig, list[str]]:
+    """Read and validate a TOML file. Returns the config and warnings; raises ConfigError."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), [f"cannot read the file: {exc.strerror or exc}"]) from None
+    return parse_config_with_warnings(text, source=str(path))
+
+
+def load_demo_config() -> GatewayConfig:
+    text = resources.files("gateway").joinpath("demo.toml").read_text(encoding="utf-8")
+    return parse_config(text, source="built-in demo config")
+
+
+def parse_config(text: str, *, source: str = "<config>") -> GatewayConfig:
+    return parse_config_with_warnings(text, source=source)[0]
+
+
+def parse_config_with_warnings(text: str, *, source: str = "<config>") -> tuple[GatewayConfig, list[str]]:
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(source, [f"not valid TOML: {exc}"]) from None
+    warnings: list[str] = []
+    expanded = _expand_env(raw, "", warnings)
+    problems: list[str] = []
+    config: GatewayConfig | None = None
+    try:
+        config = GatewayConfig.model_validate(expanded)
+    except ValidationError as exc:
+        problems += [_describe(err) for err in exc.errors()]
+    problems += _cross_references(expanded)
+    if problems or config is None:
+        raise ConfigError(source, problems)
+    return config.model_copy(update={"source": source}), warnings
+
+
+_VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _expand_env(value: Any, path: str, warnings: list[str]) -> Any:
+    """Replace `${VAR}` and `${VAR:-default}` in every string; `$$` is a literal `$`."""
+    if isinstance(value, dict):
+        return {k: _expand_env(v, _join(path, k), warnings) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand_env(v, f"{path}[{i}]", warnings) for i, v in enumerate(value)]
+    if not isinstance(value, str) or "$" not in value:
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name, default = match.group(1), match.group(2)
+        if name in os.environ:
+            return os.environ[name]
+        if default is None:
+            warnings.append(f"{path}: environment variable {name} is not set; using an empty value")
+            return ""
+        return default
+
+    return _VAR.sub(substitute, value)
+
+
+def _join(path: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else key
+
+
+def _describe(err: Any) -> str:
+    """One pydantic error as `key.path: message`, with a suggestion for a mistyped key."""
+    loc: tuple[str | int, ...] = tuple(err["loc"])
+    path = ""
+    for part in loc:
+        path = _join(path, part)
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        known = _fields_at(loc[:-1])
+        hint = _suggest(str(loc[-1]), known)
+        return f"{path}: unknown key{hint}"
+    if kind == "missing":
+        return f"{path}: required key is missing"
+    message = str(err["msg"]).removeprefix("Value error, ")
+    message = message[:1].lower() + message[1:]
+    if kind == "literal_error":
+        message = f"got {err['input']!r}; {message}"
+    return f"{path or '(top level)'}: {message}"
+
+
+def _fields_at(loc: tuple[str | int, ...]) -> list[str]:
+    """The known keys of the model found at `loc`, to suggest the one that was meant."""
+    model: Any = GatewayConfig
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return []
+        annotation = field.annotation
+        args = getattr(annotation, "__args__", ())
+        candidates = [annotation, *args]
+        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        if model is None:
+            return []
+    return list(model.model_fields)
+
+
+def _suggest(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f'; did you mean "{close[0]}"?' if close else ""
+
+
+def _cross_references(raw: dict[str, Any]) -> list[str]:
+    """Checks that span sections: targets name providers, fallbacks name routes, names are unique."""
+    problems: list[str] = []
+    all_provider_names = [p.get("name") for p in _tables(raw.get("providers"))]
+    all_route_names = [r.get("model") for r in _tables(raw.get("routes"))]
+    provider_names = [n for n in all_provider_names if isinstance(n, str)]
+    route_names = [n for n in all_route_names if isinstance(n, str)]
+    problems += _duplicates("providers", "name", all_provider_names)
+    problems += _duplicates("routes", "model", all_route_names)
+    problems += _duplicates("keys", "name", [k.get("name") for k in _tables(raw.get("keys"))])
+    for i, route in enumerate(_tables(raw.get("routes"))):
+        for j, target in enumerate(_tables(route.get("targets"))):
+            name = target.get("provider")
+            if isinstance(name, str) and name not in provider_names:
+                hint = _suggest(name, provider_names)
+                problems.append(f'routes[{i}].targets[{j}].provider: no provider named "{name}"{hint}')
+        fallbacks = route.get("fallbacks")
+        for j, name in enumerate(fallbacks if isinstance(fallbacks, list) else []):
+            if not isinstance(name, str):
+                continue
+            if name == route.get("model"):
+                problems.append(f'routes[{i}].fallbacks[{j}]: a route cannot fall back to itself ("{name}")')
+            elif name not in route_names:
+                hint = _suggest(name, route_names)
+                problems.append(f'routes[{i}].fallbacks[{j}]: no route with model "{name}"{hint}')
+    for i, key in enumerate(_tables(raw.get("keys"))):
+        models = key.get("models")
+        for j, name in enumerate(models if isinstance(models, list) else []):
+            if isinstance(name, str) and name not in route_names:
+                hint = _suggest(name, route_names)
+                problems.append(f'keys[{i}].models[{j}]: no route with model "{name}"{hint}')
+    return problems
+
+
+def _tables(value: Any) -> list[dict[str, Any]]:
+    return [v if isinstance(v, dict) else {} for v in value] if isinstance(value, list) else []
+
+
+def _duplicates(section: str, key: str, names: list[Any]) -> list[str]:
+    seen: dict[Any, int] = {}
+    problems = []
+    for i, name in enumerate(names):
+        if name is None:
+            continue
+        if name in seen:
+            problems.append(f'{section}[{i}].{key}: "{name}" is already used by {section}[{seen[name]}]')
+        else:
+            seen[name] = i
+    return problems

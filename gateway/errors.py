@@ -1,0 +1,177 @@
+"""One exception tree for everything the gateway can answer with an error.
+
+    GatewayError                      status, OpenAI error type/code/param
+     ├── InvalidRequestError          400  the client's request is wrong
+     │    └── BodyTooLargeError       413
+     ├── ModelNotFoundError           404  no route for the requested model
+     └── UpstreamError                     an upstream attempt failed
+          ├── UpstreamStatusError          it answered with an HTTP error (status passed through)
+          ├── UpstreamTimeoutError    504  it did not answer in time
+          ├── UpstreamUnreachableError 502 no connection could be made
+          ├── UpstreamConnectionError 502  the connection broke during the response
+          ├── UpstreamStreamError     502  a stream carried an error event
+          └── UpstreamProtocolError   502  the response was not what the API promises
+
+Every error renders as OpenAI's shape, `{"error": {"message", "type", "param", "code"}}`, so SDKs raise
+their usual exceptions. `retryable` marks the upstream failures that the dispatcher may take to another
+target: connection problems, timeouts, 408, 409, 429 and 5xx.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+RETRYABLE_STATUSES = frozenset({408, 409, 429})
+
+
+class GatewayError(Exception):
+    status: int = 500
+    type: str = "server_error"
+    code: str | None = None
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        if code is not None:
+            self.code = code
+
+    def to_body(self) -> dict[str, Any]:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+
+class InvalidRequestError(GatewayError):
+    status = 400
+    type = "invalid_request_error"
+
+
+class BodyTooLargeError(InvalidRequestError):
+    status = 413
+    code = "request_too_large"
+
+
+class ModelNotFoundError(GatewayError):
+    status = 404
+    type = "invalid_request_error"
+    code = "model_not_found"
+
+
+class UpstreamError(GatewayError):
+    """An upstream attempt failed. `provider` names the configured provider that failed."""
+
+    status = 502
+    type = "upstream_error"
+    retryable = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str = "",
+        param: str | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, param=param, code=code)
+        self.provider = provider
+        self.retry_after = retry_after
+
+    @property
+    def kind(self) -> str:
+        """Low-cardinality name of the failure, for `error.type` and logs."""
+        return "upstream_error"
+
+
+class UpstreamStatusError(UpstreamError):
+    """The upstream answered with an HTTP error; its status and error body reach the client."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        provider: str = "",
+        type: str | None = None,
+        param: str | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, provider=provider, param=param, code=code, retry_after=retry_after)
+        self.status = status
+        self.type = type or _default_type(status)
+        self.retryable = status in RETRYABLE_STATUSES or status >= 500
+
+    @property
+    def kind(self) -> str:
+        return str(self.status)
+
+
+class UpstreamTimeoutError(UpstreamError):
+    status = 504
+    type = "timeout"
+    code = "upstream_timeout"
+
+    @property
+    def kind(self) -> str:
+        return "timeout"
+
+
+class UpstreamUnreachableError(UpstreamError):
+    code = "upstream_unreachable"
+
+    @property
+    def kind(self) -> str:
+        return "connect_error"
+
+
+class UpstreamConnectionError(UpstreamError):
+    code = "upstream_connection_error"
+
+    @property
+    def kind(self) -> str:
+        return "connection_error"
+
+
+class UpstreamStreamError(UpstreamError):
+    """The upstream sent an error event in the middle of a stream."""
+
+    code = "upstream_stream_error"
+
+    @classmethod
+    def from_event(cls, error: Any, provider: str) -> UpstreamStreamError:
+        message = error.get("message") if isinstance(error, dict) else error
+        return cls(f"provider {provider} failed during the stream: {message}", provider=provider)
+
+    @property
+    def kind(self) -> str:
+        return "stream_error"
+
+
+class UpstreamProtocolError(UpstreamError):
+    code = "upstream_protocol_error"
+
+    @property
+    def kind(self) -> str:
+        return "protocol_error"
+
+
+def _default_type(status: int) -> str:
+    if status == 401:
+        return "authentication_error"
+    if status == 403:
+        return "permission_error"
+    if status == 404:
+        return "not_found_error"
+    if status == 429:
+        return "rate_limit_error"
+    if status < 500:
+        return "invalid_request_error"
+    return "server_error"
+
+
+def scrub(text: str, secrets: list[str]) -> str:
+    """Remove every configured secret from a message before it leaves the gateway."""
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, "***")
+    return text

@@ -1,0 +1,1 @@
+"""Providers: one module per config `type`, registered in `base.REGISTRY`."""

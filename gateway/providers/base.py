@@ -1,0 +1,301 @@
+"""The provider seam: what a provider is, the HTTP plumbing they share, and the registry by config `type`.
+
+A provider turns one OpenAI-format call into an upstream HTTP request and the answer back into OpenAI
+format. Translation is pure (dicts and bytes in, dicts, bytes and `Facts` out) and may run several times
+for one client request, once per attempt, so it must not change `call`. The I/O lives in `HttpProvider`.
+
+    >>> provider = build_provider(ProviderConfig(name="demo", type="mock"))
+    >>> call = Call("chat", {"model": "x", "messages": [{"role": "user", "content": "hi"}]})
+    >>> reply = asyncio.run(provider.complete(call, "mock-1"))          # doctest: +SKIP
+    >>> reply.facts.response_model                                       # doctest: +SKIP
+    'mock-1'
+
+Adding a provider: one module with a `HttpProvider` subclass, one entry in `REGISTRY`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import importlib
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, Protocol
+
+import httpx
+
+from gateway.config import GatewayConfig, ProviderConfig
+from gateway.errors import UpstreamError, UpstreamProtocolError, UpstreamStatusError
+from gateway.sse import SSEDecoder, SSEEvent
+from gateway.upstream import classify, make_client
+
+Operation = Literal["chat", "text_completion", "embeddings"]
+
+
+@dataclass(slots=True)
+class Call:
+    """One client request as the gateway understands it. `body` is the client's JSON, never modified."""
+
+    operation: Operation
+    body: dict[str, Any]
+    stream: bool = False
+
+
+@dataclass(slots=True)
+class Facts:
+    """What an answer says about itself. Translators fill it; routing and telemetry read it."""
+
+    response_id: str | None = None
+    response_model: str | None = None
+    finish_reasons: list[str] = field(default_factory=list)
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    content_started: bool = False
+    malformed_events: int = 0
+
+    def read_usage(self, usage: Any) -> None:
+        if isinstance(usage, dict):
+            self.input_tokens = _int(usage.get("prompt_tokens"), self.input_tokens)
+            self.output_tokens = _int(usage.get("completion_tokens"), self.output_tokens)
+
+
+@dataclass(slots=True)
+class Reply:
+    """A complete answer: the OpenAI-format JSON body for the client, and its facts."""
+
+    body: bytes
+    facts: Facts
+
+
+@dataclass(slots=True)
+class UpstreamRequest:
+    method: str
+    url: str
+    headers: dict[str, str]
+    content: bytes
+
+
+class StreamTranslator(Protocol):
+    """Turns one upstream stream's events into OpenAI chunk payloads (JSON bytes, one per `data:` line).
+
+    Made fresh for each attempt; keeps the per-stream state (tool-call indices, usage) in `facts`.
+    `finished` is true once the upstream said the answer is complete.
+    """
+
+    facts: Facts
+    finished: bool
+
+    def feed(self, event: SSEEvent) -> list[bytes]: ...
+
+
+class Provider(Protocol):
+    name: str
+    type: ClassVar[str]
+
+    async def complete(self, call: Call, model: str) -> Reply: ...
+
+    async def open_stream(self, call: Call, model: str) -> UpstreamStream: ...
+
+    async def aclose(self) -> None: ...
+
+
+class HttpProvider:
+    """Shared I/O for providers that speak HTTP: send, time out, read JSON or SSE, classify failures.
+
+    Subclasses implement the four translation parts, in this order: `to_request`, `from_response`,
+    `stream_translator`, `from_error`.
+    """
+
+    type: ClassVar[str]
+
+    def __init__(self, config: ProviderConfig, client: httpx.AsyncClient | None = None) -> None:
+        self.name = config.name
+        self.config = config
+        self.client = client or make_client(config)
+
+    # -- translation (pure) -------------------------------------------------------------------------
+
+    def to_request(self, call: Call, model: str) -> UpstreamRequest:
+        raise NotImplementedError
+
+    def from_response(self, call: Call, body: bytes) -> Reply:
+        raise NotImplementedError
+
+    def stream_translator(self, call: Call) -> StreamTranslator:
+        raise NotImplementedError
+
+    def from_error(self, status: int, headers: httpx.Headers, body: bytes) -> UpstreamError:
+        raise NotImplementedError
+
+    # -- I/O ----------------------------------------------------------------------------------------
+
+    async def complete(self, call: Call, model: str) -> Reply:
+        try:
+            async with asyncio.timeout(self.config.timeout_s):
+                response = await self._send(call, model)
+                try:
+                    body = await response.aread()
+                finally:
+                    await response.aclose()
+        except httpx.HTTPError as exc:
+            raise classify(exc, self.name) from exc
+        except TimeoutError as exc:
+            raise classify(exc, self.name) from exc
+        if response.status_code >= 400:
+            raise self.from_error(response.status_code, response.headers, body)
+        return self.from_response(call, body)
+
+    async def open_stream(self, call: Call, model: str) -> UpstreamStream:
+        """Send the request and wait for the response headers; errors up to here can fail over."""
+        try:
+            async with asyncio.timeout(self.config.timeout_s):
+                response = await self._send(call, model)
+                if response.status_code >= 400:
+                    try:
+                        body = await response.aread()
+                    finally:
+                        await response.aclose()
+                    raise self.from_error(response.status_code, response.headers, body)
+        except (httpx.HTTPError, TimeoutError) as exc:
+            raise classify(exc, self.name) from exc
+        return UpstreamStream(self.name, response, self.stream_translator(call))
+
+    async def _send(self, call: Call, model: str) -> httpx.Response:
+        request = self.to_request(call, model)
+        return await self.client.send(
+            self.client.build_request(request.method, request.url, headers=request.headers, content=request.content),
+            stream=True,
+        )
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+class UpstreamStream:
+    """An open upstream stream. Iterate `chunks()` for OpenAI chunk payloads; it closes the response.
+
+    Raises an `UpstreamError` when the stream breaks, carries an error event, or ends before the upstream
+    said the answer was complete, so the caller never mistakes a cut answer for a whole one.
+    """
+
+    def __init__(self, provider: str, response: httpx.Response, translator: StreamTranslator) -> None:
+        self.provider = provider
+        self.response = response
+        self.translator = translator
+        self.facts = translator.facts
+        self.first_chunk_at: float | None = None
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        decoder = SSEDecoder()
+        translator = self.translator
+        try:
+            async for raw in self.response.aiter_bytes():
+                for event in decoder.feed(raw):
+                    for payload in translator.feed(event):
+                        if self.first_chunk_at is None:
+                            self.first_chunk_at = time.monotonic()
+                        yield payload
+            for event in decoder.close():
+                for payload in translator.feed(event):
+                    yield payload
+        except httpx.HTTPError as exc:
+            raise classify(exc, self.provider) from exc
+        finally:
+            await self.response.aclose()
+        if not translator.finished and not translator.facts.finish_reasons:
+            raise UpstreamProtocolError(
+                f"provider {self.provider} ended the stream before the answer was complete",
+                provider=self.provider,
+            )
+
+    async def aclose(self) -> None:
+        await self.response.aclose()
+
+
+# -- helpers shared by translators ------------------------------------------------------------------
+
+
+def parse_json_object(body: bytes, provider: str) -> dict[str, Any]:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise UpstreamProtocolError(f"provider {provider} answered with something that is not JSON", provider=provider)
+    return data
+
+
+def retry_after(headers: httpx.Headers) -> float | None:
+    """`Retry-After` in seconds (delta-seconds or HTTP date), or `retry-after-ms`; None when absent."""
+    if (ms := headers.get("retry-after-ms")) is not None:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def error_from_body(status: int, headers: httpx.Headers, body: bytes, provider: str) -> UpstreamStatusError:
+    """An upstream HTTP error in OpenAI's error shape (or plain text) as our error, message kept."""
+    message, kind, code, param = f"provider {provider} answered HTTP {status}", None, None, None
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, dict):
+        message = str(error.get("message") or message)
+        kind = error.get("type") if isinstance(error.get("type"), str) else None
+        code = str(error["code"]) if error.get("code") is not None else None
+        param = error.get("param") if isinstance(error.get("param"), str) else None
+    elif isinstance(error, str):
+        message = error
+    elif body and not isinstance(data, dict | list):
+        message = f"{message}: {body[:500].decode('utf-8', 'replace').strip()}"
+    return UpstreamStatusError(
+        status, message, provider=provider, type=kind, code=code, param=param, retry_after=retry_after(headers)
+    )
+
+
+def _int(value: Any, default: int | None) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+# uvicorn-style table: config `type` -> "module:Class". Adding a provider is a module and a line here.
+REGISTRY: dict[str, str] = {
+    "openai": "gateway.providers.openai:OpenAIProvider",
+    "mock": "gateway.providers.mock:MockProvider",
+}
+
+
+def build_provider(config: ProviderConfig, transport: httpx.AsyncBaseTransport | None = None) -> HttpProvider:
+    target = REGISTRY.get(config.type)
+    if target is None:
+        raise ValueError(f'provider type "{config.type}" is not available in this version of the gateway')
+    module_name, _, class_name = target.partition(":")
+    cls: type[HttpProvider] = getattr(importlib.import_module(module_name), class_name)
+    client = make_client(config, transport) if transport is not None else None
+    return cls(config, client)
+
+
+def unavailable_types(config: GatewayConfig) -> list[str]:
+    """Config problems for provider types this build cannot serve yet, by key path."""
+    return [
+        f'providers[{i}].type: provider type "{p.type}" is not available in this version of the gateway '
+        f"(available: {', '.join(sorted(REGISTRY))})"
+        for i, p in enumerate(config.providers)
+        if p.type not in REGISTRY
+    ]

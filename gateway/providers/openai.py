@@ -1,0 +1,125 @@
+"""Provider `openai`: any OpenAI-compatible API (OpenAI, vLLM, Ollama, Groq, Mistral, ...).
+
+The wire format is already ours, so translation is nearly the identity: the body goes out with only
+`model` replaced, and answers come back byte for byte; they are parsed only to read their facts.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from gateway.config import ProviderConfig
+from gateway.errors import UpstreamError, UpstreamStreamError
+from gateway.providers.base import (
+    Call,
+    Facts,
+    HttpProvider,
+    Reply,
+    UpstreamRequest,
+    error_from_body,
+    parse_json_object,
+)
+from gateway.sse import SSEEvent
+
+PATHS = {"chat": "/chat/completions", "text_completion": "/completions", "embeddings": "/embeddings"}
+
+
+def api_root(base_url: str) -> str:
+    """`http://host:8000` and `http://host:8000/v1` both mean `.../v1`; any other path is kept as given
+    (Groq's `/openai/v1`, Gemini's `/v1beta/openai`)."""
+    url = base_url.rstrip("/")
+    return url + "/v1" if urlsplit(url).path in ("", "/") else url
+
+
+class OpenAIProvider(HttpProvider):
+    type = "openai"
+
+    def __init__(self, config: ProviderConfig, client: httpx.AsyncClient | None = None) -> None:
+        super().__init__(config, client)
+        self.root = api_root(config.base_url or "")
+        self.headers = {"content-type": "application/json", **config.headers}
+        if config.api_key:
+            self.headers["authorization"] = f"Bearer {config.api_key}"
+
+    # -- request ------------------------------------------------------------------------------------
+
+    def to_request(self, call: Call, model: str) -> UpstreamRequest:
+        body = {**call.body, "model": model}
+        content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        return UpstreamRequest("POST", self.root + PATHS[call.operation], self.headers, content)
+
+    # -- response -----------------------------------------------------------------------------------
+
+    def from_response(self, call: Call, body: bytes) -> Reply:
+        data = parse_json_object(body, self.name)
+        facts = Facts(response_id=_str(data.get("id")), response_model=_str(data.get("model")))
+        for choice in data.get("choices") or ():
+            if isinstance(choice, dict) and isinstance(choice.get("finish_reason"), str):
+                facts.finish_reasons.append(choice["finish_reason"])
+        facts.read_usage(data.get("usage"))
+        return Reply(body, facts)
+
+    # -- stream -------------------------------------------------------------------------------------
+
+    def stream_translator(self, call: Call) -> OpenAIStream:
+        return OpenAIStream(self.name)
+
+    # -- error --------------------------------------------------------------------------------------
+
+    def from_error(self, status: int, headers: httpx.Headers, body: bytes) -> UpstreamError:
+        return error_from_body(status, headers, body, self.name)
+
+
+class OpenAIStream:
+    """Passes chunks through unchanged, reading ids, finish reasons and usage on the way."""
+
+    __slots__ = ("provider", "facts", "finished")
+
+    def __init__(self, provider: str) -> None:
+        self.provider = provider
+        self.facts = Facts()
+        self.finished = False
+
+    def feed(self, event: SSEEvent) -> list[bytes]:
+        if event.data == b"[DONE]":
+            self.finished = True
+            return []
+        try:
+            chunk = json.loads(event.data)
+        except ValueError:
+            chunk = None
+        if not isinstance(chunk, dict):
+            # One garbled event is not worth losing the answer for: skip it and count it.
+            self.facts.malformed_events += 1
+            return []
+        if "error" in chunk:
+            raise UpstreamStreamError.from_event(chunk["error"], self.provider)
+        facts = self.facts
+        if facts.response_id is None:
+            facts.response_id = _str(chunk.get("id"))
+            facts.response_model = _str(chunk.get("model"))
+        for choice in chunk.get("choices") or ():
+            _read_choice(choice, facts)
+        if chunk.get("usage"):
+            facts.read_usage(chunk["usage"])
+        return [event.data]
+
+
+def _read_choice(choice: Any, facts: Facts) -> None:
+    if not isinstance(choice, dict):
+        return
+    delta = choice.get("delta")
+    if isinstance(delta, dict) and (delta.get("content") or delta.get("tool_calls")):
+        facts.content_started = True
+    elif choice.get("text"):
+        facts.content_started = True
+    if isinstance(choice.get("finish_reason"), str):
+        facts.finish_reasons.append(choice["finish_reason"])
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None

@@ -1,0 +1,91 @@
+"""The OpenAI request shapes the gateway checks before spending an upstream call.
+
+Only what the gateway relies on is checked (`model`, the field that carries the input, `stream`);
+everything else passes through untouched, so new OpenAI parameters work the day they ship.
+
+    >>> check_request("chat", {"model": "m", "messages": "hi"})
+    Traceback (most recent call last):
+    ...
+    gateway.errors.InvalidRequestError: Invalid type for 'messages': expected a non-empty array of message objects.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from gateway.errors import InvalidRequestError
+
+_Tokens = list[int]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+    model: str = Field(min_length=1)
+    stream: bool | None = None
+    stream_options: dict[str, Any] | None = None
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+    role: str
+
+
+class ChatRequest(_Request):
+    messages: list[_Message] = Field(min_length=1)
+
+
+class CompletionRequest(_Request):
+    prompt: str | list[str] | _Tokens | list[_Tokens]
+
+
+class EmbeddingRequest(_Request):
+    stream: None = None  # embeddings do not stream
+    input: str | list[str] | _Tokens | list[_Tokens]
+
+
+MODELS: dict[str, type[_Request]] = {
+    "chat": ChatRequest,
+    "text_completion": CompletionRequest,
+    "embeddings": EmbeddingRequest,
+}
+
+EXPECTED = {
+    "model": "a non-empty string naming one of the gateway's models",
+    "messages": "a non-empty array of message objects",
+    "role": "a string",
+    "prompt": "a string, an array of strings or an array of tokens",
+    "input": "a string, an array of strings or an array of tokens",
+    "stream": "a boolean",
+    "stream_options": "an object",
+}
+
+
+def check_request(operation: str, body: dict[str, Any]) -> None:
+    """Raise `InvalidRequestError` naming the first field that is missing or of the wrong type."""
+    try:
+        MODELS[operation].model_validate(body)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        param = _param(error["loc"])
+        if error["type"] == "missing":
+            raise InvalidRequestError(f"Missing required parameter: '{param}'.", param=param) from None
+        if operation == "embeddings" and param == "stream":
+            raise InvalidRequestError("Embeddings cannot be streamed; leave out 'stream'.", param=param) from None
+        field = param.rsplit(".", 1)[-1].split("[")[0]
+        expected = EXPECTED.get(field, str(error["msg"]).lower())
+        raise InvalidRequestError(f"Invalid type for '{param}': expected {expected}.", param=param) from None
+
+
+def _param(loc: tuple[Any, ...]) -> str:
+    """`('messages', 0, 'role')` -> `messages[0].role`; union-member tags such as 'list[str]' stop it."""
+    param = ""
+    for part in loc:
+        if isinstance(part, int):
+            param += f"[{part}]"
+        elif part.isidentifier() and part not in ("str", "list", "int"):
+            param = f"{param}.{part}" if param else part
+        else:
+            break
+    return param
