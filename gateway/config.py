@@ -102,7 +102,7 @@ class AdminConfig(_Strict):
 
 class KeyConfig(_Strict):
     name: str = Field(min_length=1)
-    key: str = Field(min_length=1)
+    key: str = ""  # empty (an unset ${VAR}) never matches a request; `gateway check` warns
     models: list[str] | None = None
     rpm: int | None = Field(None, gt=0)
 
@@ -168,7 +168,7 @@ def parse_config_with_warnings(text: str, *, source: str = "<config>") -> tuple[
         config = GatewayConfig.model_validate(expanded)
     except ValidationError as exc:
         problems += [_describe(err) for err in exc.errors()]
-    problems += _cross_references(expanded)
+    problems += _cross_references(expanded, warnings)
     if problems or config is None:
         raise ConfigError(source, problems)
     return config.model_copy(update={"source": source}), warnings
@@ -249,8 +249,11 @@ def _suggest(word: str, choices: list[str]) -> str:
     return f'; did you mean "{close[0]}"?' if close else ""
 
 
-def _cross_references(raw: dict[str, Any]) -> list[str]:
-    """Checks that span sections: targets name providers, fallbacks name routes, names are unique."""
+def _cross_references(raw: dict[str, Any], warnings: list[str]) -> list[str]:
+    """Checks that span sections: targets name providers, fallbacks name routes, names are unique.
+
+    A fallback naming no route is only a warning (it is skipped): a config may name a route that another
+    team's file adds later, and CONTRACT.md's own example does exactly that."""
     problems: list[str] = []
     all_provider_names = [p.get("name") for p in _tables(raw.get("providers"))]
     all_route_names = [r.get("model") for r in _tables(raw.get("routes"))]
@@ -273,8 +276,10 @@ def _cross_references(raw: dict[str, Any]) -> list[str]:
                 problems.append(f'routes[{i}].fallbacks[{j}]: a route cannot fall back to itself ("{name}")')
             elif name not in route_names:
                 hint = _suggest(name, route_names)
-                problems.append(f'routes[{i}].fallbacks[{j}]: no route with model "{name}"{hint}')
+                warnings.append(f'routes[{i}].fallbacks[{j}]: no route with model "{name}"{hint}; skipped')
     for i, key in enumerate(_tables(raw.get("keys"))):
+        if key.get("key") == "":
+            warnings.append(f"keys[{i}].key: empty; no request can use this key")
         models = key.get("models")
         for j, name in enumerate(models if isinstance(models, list) else []):
             if isinstance(name, str) and name not in route_names:

@@ -1,0 +1,89 @@
+"""Fixtures: real servers on loopback. The gateway is a real uvicorn server; upstreams are fakes that
+speak the OpenAI wire format; clients are the official SDK (and httpx where bytes matter)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import ExitStack
+
+import openai
+import pytest
+
+from gateway.app import create_app
+from gateway.config import parse_config
+from tests.fakes.openai_compat import FakeOpenAI
+from tests.support import RunningServer, run_server
+
+UPSTREAM_KEY = "sk-upstream-secret-0123456789"
+
+
+@pytest.fixture
+def fake() -> FakeOpenAI:
+    return FakeOpenAI()
+
+
+@pytest.fixture
+def upstream(fake: FakeOpenAI) -> Iterator[RunningServer]:
+    with run_server(fake.app) as server:
+        yield server
+
+
+def gateway_config(upstream_url: str, extra: str = "", provider: str = "") -> str:
+    """A config with the fake upstream (`fake`), the built-in mock (`mock`) and routes to both."""
+    return f"""
+[server]
+max_request_bytes = 65536
+[[providers]]
+name = "fake"
+type = "openai"
+base_url = "{upstream_url}"
+api_key = "{UPSTREAM_KEY}"
+timeout_s = 5
+headers = {{ "x-extra" = "hello" }}
+{provider}
+[[providers]]
+name = "mock"
+type = "mock"
+[[routes]]
+model = "gpt-test"
+  [[routes.targets]]
+  provider = "fake"
+  model = "upstream-model"
+[[routes]]
+model = "mock-model"
+  [[routes.targets]]
+  provider = "mock"
+  model = "mock-upstream"
+{extra}
+"""
+
+
+GatewayFactory = Callable[[str], RunningServer]
+
+
+@pytest.fixture
+def start_gateway() -> Iterator[GatewayFactory]:
+    """Start a gateway on a config text; stopped at the end of the test."""
+    with ExitStack() as stack:
+
+        def start(text: str) -> RunningServer:
+            return stack.enter_context(run_server(create_app(parse_config(text))))
+
+        yield start
+
+
+@pytest.fixture
+def gateway(start_gateway: GatewayFactory, upstream: RunningServer) -> RunningServer:
+    return start_gateway(gateway_config(upstream.url))
+
+
+@pytest.fixture
+def client(gateway: RunningServer) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=gateway.url + "/v1", api_key="client-key", max_retries=0) as sdk:
+        yield sdk
+
+
+@pytest.fixture
+async def async_client(gateway: RunningServer) -> AsyncIterator[openai.AsyncOpenAI]:
+    async with openai.AsyncOpenAI(base_url=gateway.url + "/v1", api_key="client-key", max_retries=0) as sdk:
+        yield sdk

@@ -1,0 +1,166 @@
+"""Bad input and failing upstreams: always OpenAI's error shape, the right status, and no secrets."""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+import openai
+import pytest
+
+from tests.conftest import UPSTREAM_KEY, GatewayFactory, gateway_config
+from tests.fakes.openai_compat import Fail, FakeOpenAI, ResetServer, Stall
+from tests.support import RunningServer, closed_port
+
+MESSAGES = [{"role": "user", "content": "hi"}]
+
+
+def error_of(response: httpx.Response) -> dict[str, object]:
+    body = response.json()
+    assert set(body) == {"error"}
+    assert {"message", "type", "param", "code"} <= set(body["error"])
+    return body["error"]
+
+
+def post(gateway: RunningServer, path: str = "/v1/chat/completions", **kwargs: object) -> httpx.Response:
+    return httpx.post(gateway.url + path, timeout=10, **kwargs)
+
+
+def test_malformed_json_is_400(gateway: RunningServer) -> None:
+    response = post(gateway, content=b'{"model": "gpt-test", "messages": [')
+    assert response.status_code == 400
+    assert "JSON" in str(error_of(response)["message"])
+
+
+def test_non_object_body_is_400(gateway: RunningServer) -> None:
+    assert post(gateway, json=[1, 2]).status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [({"model": "gpt-test"}, "messages"), ({"messages": MESSAGES}, "model"), ({"model": "gpt-test", "messages": "x"},
+                                                                                "messages")],
+)
+def test_missing_or_wrong_typed_field_is_400_naming_it(gateway: RunningServer, body: dict[str, object],
+                                                       param: str) -> None:
+    response = post(gateway, json=body)
+    assert response.status_code == 400
+    error = error_of(response)
+    assert error["param"] == param and param in str(error["message"])
+    assert error["type"] == "invalid_request_error"
+
+
+def test_unknown_model_is_404_listing_available(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.NotFoundError) as info:
+        client.chat.completions.create(model="gpt-5-nope", messages=MESSAGES)
+    assert info.value.code == "model_not_found"
+    assert '"gpt-test"' in info.value.message and '"mock-model"' in info.value.message
+
+
+def test_body_over_limit_is_413(gateway: RunningServer) -> None:
+    big = {"model": "gpt-test", "messages": [{"role": "user", "content": "x" * 70_000}]}
+    response = post(gateway, json=big)
+    assert response.status_code == 413
+    assert "max_request_bytes" in str(error_of(response)["message"])
+
+    def chunked() -> object:
+        yield b'{"model": "gpt-test", "messages": [{"role": "user", "content": "'
+        for _ in range(10):
+            yield b"y" * 10_000
+        yield b'"}]}'
+
+    assert post(gateway, content=chunked()).status_code == 413  # no Content-Length: counted while reading
+
+
+def test_upstream_error_passes_through_with_status_and_message(client: openai.OpenAI, fake: FakeOpenAI) -> None:
+    fake.enqueue(Fail(400, {"error": {"message": "temperature is out of range", "type": "invalid_request_error",
+                                      "param": "temperature", "code": "bad_temp"}}))
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(model="gpt-test", messages=MESSAGES)
+    assert info.value.message.endswith("temperature is out of range")
+    assert info.value.code == "bad_temp" and info.value.param == "temperature"
+    assert info.value.response.headers["x-gateway-provider"] == "fake"
+    assert len(fake.requests) == 1  # a 4xx is the client's problem: not retried
+
+
+def test_provider_key_is_scrubbed_from_upstream_errors(gateway: RunningServer, fake: FakeOpenAI,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    fake.enqueue(Fail(401, {"error": {"message": f"Incorrect API key provided: {UPSTREAM_KEY}.",
+                                      "type": "invalid_request_error", "code": "invalid_api_key"}}))
+    response = post(gateway, json={"model": "gpt-test", "messages": MESSAGES})
+    assert response.status_code == 401
+    assert UPSTREAM_KEY not in response.text
+    assert "Incorrect API key provided: ***" in str(error_of(response)["message"])
+    assert UPSTREAM_KEY not in caplog.text
+
+
+def test_upstream_unreachable_is_502(start_gateway: GatewayFactory) -> None:
+    gateway = start_gateway(gateway_config(f"http://127.0.0.1:{closed_port()}/v1"))
+    response = post(gateway, json={"model": "gpt-test", "messages": MESSAGES})
+    assert response.status_code == 502
+    assert error_of(response)["code"] == "upstream_unreachable"
+    assert "fake" in str(error_of(response)["message"])
+
+
+def test_upstream_reset_is_502(start_gateway: GatewayFactory) -> None:
+    with ResetServer() as reset:
+        gateway = start_gateway(gateway_config(reset.url))
+        response = post(gateway, json={"model": "gpt-test", "messages": MESSAGES})
+    assert response.status_code == 502
+
+
+def test_upstream_timeout_is_504(start_gateway: GatewayFactory, upstream: RunningServer, fake: FakeOpenAI) -> None:
+    gateway = start_gateway(gateway_config(upstream.url).replace("timeout_s = 5", "timeout_s = 0.5"))
+    fake.enqueue(Stall(3))
+    response = post(gateway, json={"model": "gpt-test", "messages": MESSAGES})
+    assert response.status_code == 504
+    assert error_of(response)["code"] == "upstream_timeout"
+    fake.enqueue(Stall(3))
+    stream = post(gateway, json={"model": "gpt-test", "messages": MESSAGES, "stream": True})
+    assert stream.status_code == 504
+
+
+def test_upstream_non_json_answer_is_502(gateway: RunningServer, fake: FakeOpenAI) -> None:
+    fake.enqueue(Fail(200, "<html>not json</html>"))
+    response = post(gateway, json={"model": "gpt-test", "messages": MESSAGES})
+    assert response.status_code == 502
+    assert error_of(response)["code"] == "upstream_protocol_error"
+
+
+def test_unknown_path_and_method_are_openai_shaped(gateway: RunningServer) -> None:
+    missing = httpx.get(gateway.url + "/v1/nothing-here")
+    assert missing.status_code == 404 and error_of(missing)
+    wrong = httpx.get(gateway.url + "/v1/chat/completions")
+    assert wrong.status_code == 405 and error_of(wrong)
+
+
+def test_gateway_keeps_serving_after_bad_input(client: openai.OpenAI, gateway: RunningServer) -> None:
+    for body in (b"\xff\xfe", b"null", b'{"model": null}', b'{"model": "gpt-test", "messages": [1]}'):
+        assert post(gateway, content=body).status_code == 400
+    assert client.chat.completions.create(model="gpt-test", messages=MESSAGES).choices
+
+
+def test_failover_to_next_target_on_connection_error(start_gateway: GatewayFactory, upstream: RunningServer,
+                                                     fake: FakeOpenAI) -> None:
+    extra = f"""
+[[providers]]
+name = "dead"
+type = "openai"
+base_url = "http://127.0.0.1:{closed_port()}"
+[[routes]]
+model = "two-targets"
+  [[routes.targets]]
+  provider = "dead"
+  model = "m"
+  weight = 1000000
+  [[routes.targets]]
+  provider = "fake"
+  model = "upstream-model"
+  weight = 0.000001
+"""
+    gateway = start_gateway(gateway_config(upstream.url, extra=extra))
+    response = post(gateway, json={"model": "two-targets", "messages": MESSAGES})
+    assert response.status_code == 200
+    assert response.headers["x-gateway-attempts"] == "2"
+    assert response.headers["x-gateway-provider"] == "fake"
