@@ -66,6 +66,7 @@ class ProviderConfig(_Strict):
     max_connections: int = Field(100, gt=0)
     max_keepalive_connections: int = Field(100, ge=0)
     keepalive_s: float = Field(30.0, ge=0)
+    stream_usage: bool = True  # ask for usage in streams (stream_options.include_usage)
     # mock provider only
     token_delay_ms: float = Field(0.0, ge=0)
     embedding_dim: int = Field(16, gt=0)

@@ -34,7 +34,7 @@ class Dispatcher:
         self.rng = rng or random.Random()
 
     async def complete(self, exchange: Exchange, route: Route, call: Call) -> tuple[Reply, Attempt]:
-        reply, attempt = await self._run(exchange, route, lambda p, model: p.complete(call, model))
+        reply, attempt = await self._run(exchange, route, lambda p, model, headers: p.complete(call, model, headers))
         attempt.facts = reply.facts
         attempt.finish("ok", status=200)
         self.observer.attempt_finished(exchange, attempt)
@@ -42,20 +42,26 @@ class Dispatcher:
 
     async def open_stream(self, exchange: Exchange, route: Route, call: Call) -> tuple[UpstreamStream, Attempt]:
         """Open a stream on the first target that answers; the caller finishes the attempt at its end."""
-        stream, attempt = await self._run(exchange, route, lambda p, model: p.open_stream(call, model))
+        stream, attempt = await self._run(
+            exchange, route, lambda p, model, headers: p.open_stream(call, model, headers)
+        )
         attempt.facts = stream.facts
         return stream, attempt
 
     async def _run(
-        self, exchange: Exchange, route: Route, send: Callable[[Provider, str], Awaitable[T]]
+        self, exchange: Exchange, route: Route, send: Callable[[Provider, str, dict[str, str] | None], Awaitable[T]]
     ) -> tuple[T, Attempt]:
         failures: list[tuple[Attempt, UpstreamError]] = []
         for route_now, target in self._candidates(route):
             provider = self.providers[target.provider]
-            attempt = Attempt(len(exchange.attempts) + 1, route_now.model, provider.name, provider.type, target.model)
+            attempt = Attempt(
+                len(exchange.attempts) + 1, route_now.model, provider.name, provider.type, target.model,
+                *provider.address,
+            )
             exchange.attempts.append(attempt)
+            headers = self.observer.attempt_started(exchange, attempt)
             try:
-                result = await send(provider, target.model)
+                result = await send(provider, target.model, headers)
             except UpstreamError as exc:
                 status = exc.status if isinstance(exc, UpstreamStatusError) else None
                 attempt.finish("error", status=status, error=exc.kind)

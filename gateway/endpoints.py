@@ -76,14 +76,14 @@ class Endpoints:
     async def _proxy(self, request: Request, operation: Operation) -> Response:
         gateway = self.current()
         request_id = request.scope.get("state", {}).get("request_id", "")
-        exchange = Exchange(request_id, operation, "", stream=False)
+        exchange = Exchange(request_id, operation)
         try:
             body = await _read_json(request, gateway.config.server.max_request_bytes)
             check_request(operation, body)
             route = gateway.table.get(body["model"])
             if route is None:
                 raise _unknown_model(body["model"], gateway.table.names())
-            exchange.route = route.model
+            exchange.route, exchange.body = route.model, body
             call = Call(operation, body, stream=body.get("stream") is True)
             exchange.stream = call.stream
             if call.stream:
@@ -114,7 +114,13 @@ class Endpoints:
         """Relay each chunk as it arrives. A broken stream ends with an error event, never like a whole
         answer; a client that leaves cancels this generator, which closes the upstream response."""
         try:
-            async for payload in stream.chunks():
+            chunks = stream.chunks()
+            async for payload in chunks:
+                attempt.first_chunk_at = stream.first_chunk_at
+                gateway.observer.first_chunk(exchange, attempt)
+                yield b"data: " + payload + b"\n\n"
+                break
+            async for payload in chunks:
                 yield b"data: " + payload + b"\n\n"
             attempt.finish("ok", status=200)
             yield sse.DONE

@@ -1,19 +1,21 @@
 """What the request path reports, and to whom. No opentelemetry import here.
 
-The dispatcher fills an `Attempt` per upstream call and an `Exchange` per client request, then hands
-them to an `Observer`; telemetry turns them into spans and metrics. With telemetry off the observer is
-`NoopObserver` and nothing else runs.
+The dispatcher fills an `Attempt` per upstream call and an `Exchange` per client request and tells an
+`Observer` as they start and end; telemetry turns that into spans and metrics. With telemetry off the
+observer is `NoopObserver` and nothing else runs.
 
-    >>> class Printer:
-    ...     def attempt_finished(self, exchange, attempt): print(attempt.target, attempt.outcome)
-    ...     def request_finished(self, exchange): print(exchange.status)
+    >>> class Printer(NoopObserver):
+    ...     def attempt_finished(self, exchange, attempt):
+    ...         print(attempt.target, attempt.outcome, attempt.error)
+
+Hooks are called on the request path: they must be quick and must never raise.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any
 
 from gateway.providers.base import Facts
 
@@ -27,12 +29,16 @@ class Attempt:
     provider: str
     provider_type: str
     model: str
+    server_address: str = ""
+    server_port: int = 0
     started: float = field(default_factory=time.monotonic)
+    first_chunk_at: float | None = None
     ended: float | None = None
     outcome: str = "pending"  # "ok" | "error" | "cancelled"
-    status: int | None = None
-    error: str | None = None  # low-cardinality kind, e.g. "429", "timeout"
+    status: int | None = None  # the upstream's HTTP status, when it answered
+    error: str | None = None  # low-cardinality kind: "429", "timeout", "connect_error", "client_disconnected"
     facts: Facts | None = None
+    handle: Any = None  # the observer's own per-attempt state (a span, say)
 
     @property
     def target(self) -> str:
@@ -40,7 +46,9 @@ class Attempt:
 
     def finish(self, outcome: str, *, status: int | None = None, error: str | None = None) -> None:
         self.ended = time.monotonic()
-        self.outcome, self.status, self.error = outcome, status, error
+        self.outcome, self.error = outcome, error
+        if status is not None:
+            self.status = status
 
 
 @dataclass(slots=True)
@@ -49,12 +57,16 @@ class Exchange:
 
     request_id: str
     operation: str
-    route: str
-    stream: bool
+    route: str = ""
+    stream: bool = False
+    body: dict[str, Any] | None = None  # the client's JSON, for request parameters
+    key_name: str | None = None
+    cache: str | None = None  # "hit" | "miss" | "bypass" when a cache is configured
     started: float = field(default_factory=time.monotonic)
     attempts: list[Attempt] = field(default_factory=list)
     status: int = 0
     error: str | None = None
+    handle: Any = None
 
     @property
     def answered_by(self) -> Attempt | None:
@@ -62,15 +74,21 @@ class Exchange:
         return last if last is not None and last.outcome == "ok" else None
 
 
-class Observer(Protocol):
-    def attempt_finished(self, exchange: Exchange, attempt: Attempt) -> None: ...
+class Observer:
+    """Base observer: every hook does nothing. Subclass and override what you need."""
 
-    def request_finished(self, exchange: Exchange) -> None: ...
+    def attempt_started(self, exchange: Exchange, attempt: Attempt) -> dict[str, str] | None:
+        """Called before an upstream call; may return headers to add to it (trace context)."""
+        return None
 
+    def first_chunk(self, exchange: Exchange, attempt: Attempt) -> None:
+        """Called when the first chunk of a streamed answer arrives from upstream."""
 
-class NoopObserver:
     def attempt_finished(self, exchange: Exchange, attempt: Attempt) -> None:
-        pass
+        """Called once per attempt when it ended: answered, failed, or cancelled."""
 
     def request_finished(self, exchange: Exchange) -> None:
-        pass
+        """Called once per client request, after the last byte of the answer (or its error)."""
+
+
+NoopObserver = Observer

@@ -94,9 +94,14 @@ class Provider(Protocol):
     name: str
     type: ClassVar[str]
 
-    async def complete(self, call: Call, model: str) -> Reply: ...
+    @property
+    def address(self) -> tuple[str, int]:
+        """The upstream's host and port, for telemetry."""
+        ...
 
-    async def open_stream(self, call: Call, model: str) -> UpstreamStream: ...
+    async def complete(self, call: Call, model: str, headers: dict[str, str] | None = None) -> Reply: ...
+
+    async def open_stream(self, call: Call, model: str, headers: dict[str, str] | None = None) -> UpstreamStream: ...
 
     async def aclose(self) -> None: ...
 
@@ -114,6 +119,8 @@ class HttpProvider:
         self.name = config.name
         self.config = config
         self.client = client or make_client(config)
+        url = httpx.URL(config.base_url or "http://localhost")
+        self.address = (url.host, url.port or (443 if url.scheme == "https" else 80))
 
     # -- translation (pure) -------------------------------------------------------------------------
 
@@ -131,10 +138,10 @@ class HttpProvider:
 
     # -- I/O ----------------------------------------------------------------------------------------
 
-    async def complete(self, call: Call, model: str) -> Reply:
+    async def complete(self, call: Call, model: str, headers: dict[str, str] | None = None) -> Reply:
         try:
             async with asyncio.timeout(self.config.timeout_s):
-                response = await self._send(call, model)
+                response = await self._send(call, model, headers)
                 try:
                     body = await response.aread()
                 finally:
@@ -147,11 +154,11 @@ class HttpProvider:
             raise self.from_error(response.status_code, response.headers, body)
         return self.from_response(call, body)
 
-    async def open_stream(self, call: Call, model: str) -> UpstreamStream:
+    async def open_stream(self, call: Call, model: str, headers: dict[str, str] | None = None) -> UpstreamStream:
         """Send the request and wait for the response headers; errors up to here can fail over."""
         try:
             async with asyncio.timeout(self.config.timeout_s):
-                response = await self._send(call, model)
+                response = await self._send(call, model, headers)
                 if response.status_code >= 400:
                     try:
                         body = await response.aread()
@@ -162,10 +169,11 @@ class HttpProvider:
             raise classify(exc, self.name) from exc
         return UpstreamStream(self.name, response, self.stream_translator(call))
 
-    async def _send(self, call: Call, model: str) -> httpx.Response:
+    async def _send(self, call: Call, model: str, headers: dict[str, str] | None) -> httpx.Response:
         request = self.to_request(call, model)
+        all_headers = {**request.headers, **headers} if headers else request.headers
         return await self.client.send(
-            self.client.build_request(request.method, request.url, headers=request.headers, content=request.content),
+            self.client.build_request(request.method, request.url, headers=all_headers, content=request.content),
             stream=True,
         )
 

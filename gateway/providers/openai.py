@@ -49,6 +49,10 @@ class OpenAIProvider(HttpProvider):
 
     def to_request(self, call: Call, model: str) -> UpstreamRequest:
         body = {**call.body, "model": model}
+        if call.stream and self.config.stream_usage and not wants_usage(call.body):
+            # Ask for usage so every stream is accounted for; OpenAIStream removes that chunk again.
+            options = call.body.get("stream_options")
+            body["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
         content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         return UpstreamRequest("POST", self.root + PATHS[call.operation], self.headers, content)
 
@@ -66,7 +70,7 @@ class OpenAIProvider(HttpProvider):
     # -- stream -------------------------------------------------------------------------------------
 
     def stream_translator(self, call: Call) -> OpenAIStream:
-        return OpenAIStream(self.name)
+        return OpenAIStream(self.name, strip_usage=self.config.stream_usage and not wants_usage(call.body))
 
     # -- error --------------------------------------------------------------------------------------
 
@@ -77,12 +81,13 @@ class OpenAIProvider(HttpProvider):
 class OpenAIStream:
     """Passes chunks through unchanged, reading ids, finish reasons and usage on the way."""
 
-    __slots__ = ("provider", "facts", "finished")
+    __slots__ = ("provider", "facts", "finished", "strip_usage")
 
-    def __init__(self, provider: str) -> None:
+    def __init__(self, provider: str, *, strip_usage: bool = False) -> None:
         self.provider = provider
         self.facts = Facts()
         self.finished = False
+        self.strip_usage = strip_usage
 
     def feed(self, event: SSEEvent) -> list[bytes]:
         if event.data == b"[DONE]":
@@ -106,7 +111,14 @@ class OpenAIStream:
             _read_choice(choice, facts)
         if chunk.get("usage"):
             facts.read_usage(chunk["usage"])
+            if self.strip_usage and not chunk.get("choices"):
+                return []  # the usage-only chunk the gateway asked for, not the client
         return [event.data]
+
+
+def wants_usage(body: dict[str, Any]) -> bool:
+    options = body.get("stream_options")
+    return isinstance(options, dict) and options.get("include_usage") is True
 
 
 def _read_choice(choice: Any, facts: Facts) -> None:

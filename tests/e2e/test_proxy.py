@@ -60,8 +60,19 @@ async def test_async_stream_relays_every_chunk(async_client: openai.AsyncOpenAI,
     chunks = [chunk async for chunk in stream]
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == fake.reply
     assert chunks[-1].choices[0].finish_reason == "stop"
+    # The gateway asked the upstream for usage (to account for the stream) and removed that chunk again.
     assert all(c.usage is None for c in chunks)
-    assert fake.requests[0].json is not None and fake.requests[0].json["stream"] is True
+    sent = fake.requests[0].json
+    assert sent is not None and sent["stream"] is True and sent["stream_options"] == {"include_usage": True}
+
+
+def test_stream_usage_can_be_turned_off(start_gateway, upstream: RunningServer, fake: FakeOpenAI) -> None:
+    from tests.conftest import gateway_config
+
+    gateway = start_gateway(gateway_config(upstream.url, provider="stream_usage = false"))
+    body = {"model": "gpt-test", "messages": MESSAGES, "stream": True}
+    assert httpx.post(gateway.url + "/v1/chat/completions", json=body).status_code == 200
+    assert fake.requests[0].json == {**body, "model": "upstream-model"}
 
 
 def test_stream_include_usage_is_honoured(client: openai.OpenAI) -> None:

@@ -6,14 +6,17 @@
 
 Behaviours queued with ``fake.enqueue(...)`` are consumed one per POST request, in order; with the queue
 empty every request is answered normally. ``GET`` requests (``/v1/models``) never consume a behaviour,
-so background health probes cannot eat a scripted failure.
+so background health probes cannot eat a scripted failure. Stream-only behaviours (``Malformed``, ``NoDone``,
+``SlowTokens``, ``Silent``) leave a non-stream request answered normally.
+
+``fake.disconnects`` counts responses the client abandoned before they finished: streams cut short by the
+client, and ``Stall``-ed requests whose client gave up during the stall.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import hashlib
 import itertools
 import json
@@ -206,10 +209,17 @@ async def _wait_disconnect(receive: Receive) -> None:
 
 
 async def _cancel(task: asyncio.Future[Any]) -> None:
-    if not task.done():
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+    if task.done():
+        return
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise  # we are being cancelled ourselves (e.g. server shutdown): don't swallow it
+    except Exception:
+        pass
 
 
 class _EventStream:
