@@ -77,6 +77,7 @@ class Endpoints:
         gateway = self.current()
         request_id = request.scope.get("state", {}).get("request_id", "")
         exchange = Exchange(request_id, operation)
+        request.scope["state"]["exchange"] = exchange  # read by the server-span middleware when it ends
         try:
             body = await _read_json(request, gateway.config.server.max_request_bytes)
             check_request(operation, body)

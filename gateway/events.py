@@ -90,5 +90,8 @@ class Observer:
     def request_finished(self, exchange: Exchange) -> None:
         """Called once per client request, after the last byte of the answer (or its error)."""
 
+    def target_cooldown(self, route: str, target: str, seconds: float) -> None:
+        """Called when a target (`provider/model`) starts cooling down after failures."""
+
 
 NoopObserver = Observer
