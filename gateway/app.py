@@ -24,6 +24,7 @@ from gateway.errors import GatewayError, InvalidRequestError
 from gateway.events import NoopObserver, Observer
 from gateway.middleware import RequestIdMiddleware
 from gateway.providers.base import HttpProvider, build_provider, unavailable_types
+from gateway.routing.health import CooldownPolicy, Health
 from gateway.routing.table import RouteTable
 
 log = logging.getLogger("gateway")
@@ -41,8 +42,11 @@ def build_gateway(
     providers = [build_provider(p, transports.get(p.name)) for p in config.providers]
     table = RouteTable(config)
     observer = observer or NoopObserver()
-    dispatcher = Dispatcher(table, {p.name: p for p in providers}, observer)
-    gateway = Gateway(config, table, dispatcher, observer, config.secrets(), int(time.time()))
+    routing = config.routing
+    health = Health(CooldownPolicy(routing.failure_threshold, routing.cooldown_s, routing.cooldown_max_s,
+                                   routing.latency_decay))
+    dispatcher = Dispatcher(table, {p.name: p for p in providers}, observer, health, routing)
+    gateway = Gateway(config, table, dispatcher, health, observer, config.secrets(), int(time.time()))
     return gateway, providers
 
 
@@ -80,6 +84,7 @@ def create_app(
         Route("/v1/models", endpoints.models, methods=["GET"]),
         Route("/healthz", endpoints.healthz, methods=["GET"]),
         Route("/readyz", endpoints.readyz, methods=["GET"]),
+        Route("/admin/status", endpoints.status, methods=["GET"]),
     ]
     app = Starlette(
         routes=routes,

@@ -67,6 +67,7 @@ class ProviderConfig(_Strict):
     max_keepalive_connections: int = Field(100, ge=0)
     keepalive_s: float = Field(30.0, ge=0)
     stream_usage: bool = True  # ask for usage in streams (stream_options.include_usage)
+    prefill: bool = False  # continues a trailing assistant message (used to resume a cut stream)
     # mock provider only
     token_delay_ms: float = Field(0.0, ge=0)
     embedding_dim: int = Field(16, gt=0)
@@ -84,13 +85,51 @@ class TargetConfig(_Strict):
     provider: str
     model: str = Field(min_length=1)
     weight: float = Field(1.0, gt=0)
+    prefill: bool | None = None  # overrides the provider's `prefill`
+
+
+class RetryConfig(_Strict):
+    """How hard one request tries. Global defaults in [routing]; each key can be overridden per route."""
+
+    max_attempts: int = Field(4, ge=1, le=20)  # upstream attempts per request, fallbacks included
+    retries_per_target: int = Field(1, ge=0, le=3)  # extra tries of a target once every target was tried
+    attempt_timeout_s: float | None = Field(None, gt=0)  # per attempt; default: the provider's timeout_s
+    deadline_s: float = Field(120.0, gt=0)  # whole request, retries and fallbacks included (until headers)
+    backoff_base_s: float = Field(0.2, ge=0)  # full-jitter exponential backoff between retries of a target
+    backoff_max_s: float = Field(5.0, ge=0)
+    retry_after_max_s: float = Field(5.0, ge=0)  # honour Retry-After up to this; longer ones skip the target
+    ttft_timeout_s: float | None = Field(None, gt=0)  # streams: first content by then, or try the next target
+    stream_idle_timeout_s: float = Field(60.0, gt=0)  # streams: longest silence mid-answer before recovery
+
+
+class RoutingConfig(RetryConfig):
+    failure_threshold: int = Field(3, ge=1)  # consecutive failures that cool a target down
+    cooldown_s: float = Field(10.0, gt=0)  # first cooldown; doubles while probes keep failing
+    cooldown_max_s: float = Field(300.0, gt=0)
+    latency_decay: float = Field(0.3, gt=0, le=1)  # EWMA weight of the newest latency sample
+    explore: float = Field(0.05, ge=0, le=1)  # latency strategy: share of requests sent to a random target
 
 
 class RouteConfig(_Strict):
     model: str = Field(min_length=1)
     strategy: Strategy = "weighted"
     fallbacks: list[str] = []
+    context_window_fallbacks: list[str] = []  # routes for prompts too long for this one
     targets: list[TargetConfig] = Field(min_length=1)
+    max_attempts: int | None = Field(None, ge=1, le=20)
+    retries_per_target: int | None = Field(None, ge=0, le=3)
+    attempt_timeout_s: float | None = Field(None, gt=0)
+    deadline_s: float | None = Field(None, gt=0)
+    backoff_base_s: float | None = Field(None, ge=0)
+    backoff_max_s: float | None = Field(None, ge=0)
+    retry_after_max_s: float | None = Field(None, ge=0)
+    ttft_timeout_s: float | None = Field(None, gt=0)
+    stream_idle_timeout_s: float | None = Field(None, gt=0)
+
+    def retry(self, defaults: RetryConfig) -> RetryConfig:
+        """This route's retry settings: its own keys over the [routing] defaults."""
+        own = {k: v for k in RetryConfig.model_fields if (v := getattr(self, k)) is not None}
+        return defaults.model_copy(update=own)
 
 
 class LimitsConfig(_Strict):
@@ -114,6 +153,7 @@ class GatewayConfig(_Strict):
     cache: CacheConfig = CacheConfig()
     providers: list[ProviderConfig] = Field(min_length=1)
     routes: list[RouteConfig] = Field(min_length=1)
+    routing: RoutingConfig = RoutingConfig()
     limits: LimitsConfig = LimitsConfig()
     admin: AdminConfig = AdminConfig()
     keys: list[KeyConfig] = []
@@ -269,15 +309,16 @@ def _cross_references(raw: dict[str, Any], warnings: list[str]) -> list[str]:
             if isinstance(name, str) and name not in provider_names:
                 hint = _suggest(name, provider_names)
                 problems.append(f'routes[{i}].targets[{j}].provider: no provider named "{name}"{hint}')
-        fallbacks = route.get("fallbacks")
-        for j, name in enumerate(fallbacks if isinstance(fallbacks, list) else []):
-            if not isinstance(name, str):
-                continue
-            if name == route.get("model"):
-                problems.append(f'routes[{i}].fallbacks[{j}]: a route cannot fall back to itself ("{name}")')
-            elif name not in route_names:
-                hint = _suggest(name, route_names)
-                warnings.append(f'routes[{i}].fallbacks[{j}]: no route with model "{name}"{hint}; skipped')
+        for section in ("fallbacks", "context_window_fallbacks"):
+            fallbacks = route.get(section)
+            for j, name in enumerate(fallbacks if isinstance(fallbacks, list) else []):
+                if not isinstance(name, str):
+                    continue
+                if name == route.get("model"):
+                    problems.append(f'routes[{i}].{section}[{j}]: a route cannot fall back to itself ("{name}")')
+                elif name not in route_names:
+                    hint = _suggest(name, route_names)
+                    warnings.append(f'routes[{i}].{section}[{j}]: no route with model "{name}"{hint}; skipped')
     for i, key in enumerate(_tables(raw.get("keys"))):
         if key.get("key") == "":
             warnings.append(f"keys[{i}].key: empty; no request can use this key")

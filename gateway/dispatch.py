@@ -1,23 +1,85 @@
-"""The attempt loop: pick the targets to try, call them in order, fail over on retryable errors.
+"""The attempt loop: pick targets, call them, classify failures, back off, fail over.
 
-Reports every attempt to the `Observer`. Issue 4 brings the rest of routing (strategies, retries on
-one target with backoff, cooldown, deadlines); it plugs in at `_candidates` and `_should_retry`.
+For one request: each target of the route once, in the strategy's order, moving on at once when one
+fails with a connection error, a timeout, 408, 409, 429 or 5xx; then, while the budget lasts, each of
+them again after a backoff (full jitter) or the `Retry-After` it asked for, if short; then the route's
+fallback routes the same way. Any other 4xx goes back to the client at once, except a prompt too long
+for the model, which goes to the route's `context_window_fallbacks`. Every attempt is recorded on the
+`Exchange` and reported to the `Observer`; every outcome updates the targets' health.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import random
-from collections.abc import Awaitable, Callable, Iterator, Mapping
-from typing import TypeVar
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
-from gateway.errors import UpstreamError, UpstreamStatusError
+from gateway.config import RetryConfig, RoutingConfig
+from gateway.errors import InvalidRequestError, UpstreamError, UpstreamStatusError, UpstreamTimeoutError
 from gateway.events import Attempt, Exchange, Observer
 from gateway.providers.base import Call, Provider, Reply, UpstreamStream
-from gateway.routing.strategies import weighted_order
+from gateway.routing.health import Health
+from gateway.routing.strategies import RoundRobin, order
 from gateway.routing.table import Route, RouteTable, Target
 
 T = TypeVar("T")
+Send = Callable[[Provider, Target, "dict[str, str] | None", RetryConfig], Awaitable[T]]
+
+
+@dataclass(frozen=True, slots=True)
+class Control:
+    """Per-request overrides, from documented request headers (see endpoints.control_from_headers)."""
+
+    pin: str | None = None  # only this target: "provider" or "provider/model"
+    timeout_s: float | None = None  # a shorter deadline than the route's
+    fallbacks: bool = True  # False: never leave the requested route
+
+
+@dataclass(slots=True)
+class StartedStream:
+    """An upstream stream that has produced its first content; `held` is what was read to see that."""
+
+    stream: UpstreamStream
+    chunks: AsyncGenerator[bytes, None]
+    held: list[bytes]
+
+
+@dataclass(slots=True)
+class Outcome(Generic[T]):
+    result: T
+    attempt: Attempt
+    target: Target
+
+
+@dataclass(slots=True)
+class _Plan:
+    """One request's budget and what happened so far."""
+
+    exchange: Exchange
+    deadline: float
+    max_attempts: int
+    exclude: frozenset[str] = frozenset()
+    failures: list[tuple[Attempt, UpstreamError]] = field(default_factory=list)
+    errors: dict[str, UpstreamError] = field(default_factory=dict)
+    timed_out: set[str] = field(default_factory=set)
+
+    @property
+    def last(self) -> UpstreamError | None:
+        return self.failures[-1][1] if self.failures else None
+
+    def exhausted(self) -> UpstreamError:
+        """The last error, telling what was tried when there was more than one attempt."""
+        if not self.failures:
+            return UpstreamError("no target of this route could be tried within the request's budget")
+        last = self.failures[-1][1]
+        if len(self.failures) > 1:
+            tried = ", ".join(f"{a.target} ({a.error})" for a, _ in self.failures)
+            last.message = f"{last.message} [tried {len(self.failures)} attempts: {tried}]"
+        return last
 
 
 class Dispatcher:
@@ -26,67 +88,233 @@ class Dispatcher:
         table: RouteTable,
         providers: Mapping[str, Provider],
         observer: Observer,
+        health: Health,
+        routing: RoutingConfig,
+        *,
         rng: random.Random | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.table = table
         self.providers = providers
         self.observer = observer
+        self.health = health
+        self.routing = routing
         self.rng = rng or random.Random()
+        self.sleep = sleep
+        self.clock = clock
+        self.round_robin = RoundRobin()
 
-    async def complete(self, exchange: Exchange, route: Route, call: Call) -> tuple[Reply, Attempt]:
-        reply, attempt = await self._run(exchange, route, lambda p, model, headers: p.complete(call, model, headers))
-        attempt.facts = reply.facts
-        attempt.finish("ok", status=200)
-        self.observer.attempt_finished(exchange, attempt)
-        return reply, attempt
+    async def complete(self, exchange: Exchange, route: Route, call: Call, control: Control) -> Outcome[Reply]:
+        async def send(provider: Provider, target: Target, headers: dict[str, str] | None, _: RetryConfig) -> Reply:
+            return await provider.complete(call, target.model, headers)
 
-    async def open_stream(self, exchange: Exchange, route: Route, call: Call) -> tuple[UpstreamStream, Attempt]:
-        """Open a stream on the first target that answers; the caller finishes the attempt at its end."""
-        stream, attempt = await self._run(
-            exchange, route, lambda p, model, headers: p.open_stream(call, model, headers)
-        )
-        attempt.facts = stream.facts
-        return stream, attempt
+        return await self.run(exchange, route, control, send)
 
-    async def _run(
-        self, exchange: Exchange, route: Route, send: Callable[[Provider, str, dict[str, str] | None], Awaitable[T]]
-    ) -> tuple[T, Attempt]:
-        failures: list[tuple[Attempt, UpstreamError]] = []
-        for route_now, target in self._candidates(route):
-            provider = self.providers[target.provider]
-            attempt = Attempt(
-                len(exchange.attempts) + 1, route_now.model, provider.name, provider.type, target.model,
-                *provider.address,
+    async def open_stream(
+        self, exchange: Exchange, route: Route, call: Call, control: Control
+    ) -> Outcome[StartedStream]:
+        async def send(
+            provider: Provider, target: Target, headers: dict[str, str] | None, settings: RetryConfig
+        ) -> StartedStream:
+            return await self.start_stream(provider, call, target, headers, settings)
+
+        return await self.run(exchange, route, control, send)
+
+    # -- the loop -------------------------------------------------------------------------------------
+
+    async def run(
+        self,
+        exchange: Exchange,
+        route: Route,
+        control: Control,
+        send: Send[T],
+        *,
+        exclude: frozenset[str] = frozenset(),
+        max_attempts: int | None = None,
+    ) -> Outcome[T]:
+        if control.pin is not None and not any(control.pin in (t.provider, t.key) for t in route.targets):
+            raise InvalidRequestError(
+                f'x-gateway-target "{control.pin}" is not a target of model "{route.model}" '
+                f"(its targets: {', '.join(t.key for t in route.targets)})",
+                param="x-gateway-target",
             )
-            exchange.attempts.append(attempt)
-            headers = self.observer.attempt_started(exchange, attempt)
-            try:
-                result = await send(provider, target.model, headers)
-            except UpstreamError as exc:
-                status = exc.status if isinstance(exc, UpstreamStatusError) else None
-                attempt.finish("error", status=status, error=exc.kind)
-                self.observer.attempt_finished(exchange, attempt)
-                failures.append((attempt, exc))
-                if not exc.retryable:
-                    raise
-                continue
-            except asyncio.CancelledError:
-                attempt.finish("cancelled", error="cancelled")
-                self.observer.attempt_finished(exchange, attempt)
-                raise
-            return result, attempt
-        raise _exhausted(failures)
+        deadline = self.clock() + min(route.retry.deadline_s, control.timeout_s or math.inf)
+        plan = _Plan(exchange, deadline, max_attempts or route.retry.max_attempts, exclude)
+        queue = [route]
+        if control.fallbacks and control.pin is None:
+            queue += self.table.fallbacks(route, route.fallbacks)
+        i = 0
+        while i < len(queue):
+            current = queue[i]
+            i += 1
+            outcome = await self._run_route(plan, current, control, send)
+            if outcome is not None:
+                return outcome
+            last = plan.last
+            if isinstance(last, UpstreamStatusError) and last.reason == "context_window":
+                if not control.fallbacks:
+                    break
+                queue[i:] = self.table.fallbacks(current, current.context_window_fallbacks)
+        raise plan.exhausted()
 
-    def _candidates(self, route: Route) -> Iterator[tuple[Route, Target]]:
-        for each in self.table.chain(route):
-            for target in weighted_order(each.targets, self.rng):
-                yield each, target
+    async def _run_route(self, plan: _Plan, route: Route, control: Control, send: Send[T]) -> Outcome[T] | None:
+        targets = [t for t in route.targets if t.key not in plan.exclude and control.pin in (None, t.provider, t.key)]
+        tried: list[Target] = []
+        strategy_order = order(
+            route.model, route.strategy, targets, self.health, self.rng, self.round_robin, self.routing.explore
+        )
+        for target in strategy_order:
+            if not self._budget_left(plan):
+                return None
+            outcome = await self._attempt(plan, route, target, send, backoff=0.0)
+            if outcome is not None or _context_window(plan.last):
+                return outcome
+            tried.append(target)
+        for round_ in range(route.retry.retries_per_target):
+            for target in tried:
+                delay = self._delay(plan.errors[target.key], route.retry, round_)
+                if target.key in plan.timed_out or delay is None or not self._budget_left(plan, delay):
+                    continue
+                await self.sleep(delay)
+                outcome = await self._attempt(plan, route, target, send, backoff=delay)
+                if outcome is not None or _context_window(plan.last):
+                    return outcome
+        return None
+
+    async def _attempt(
+        self, plan: _Plan, route: Route, target: Target, send: Send[T], *, backoff: float
+    ) -> Outcome[T] | None:
+        """One upstream call. Returns None when it failed in a way that lets the request go on elsewhere."""
+        exchange, key = plan.exchange, target.key
+        provider = self.providers[target.provider]
+        attempt = Attempt(
+            len(exchange.attempts) + 1, route.model, provider.name, provider.type, target.model, *provider.address
+        )
+        attempt.backoff_s = backoff
+        exchange.attempts.append(attempt)
+        headers = self.observer.attempt_started(exchange, attempt)
+        timeout = plan.deadline - self.clock()
+        if route.retry.attempt_timeout_s is not None:
+            timeout = min(timeout, route.retry.attempt_timeout_s)
+        self.health.begin(key)
+        try:
+            async with asyncio.timeout(max(timeout, 0.0)):
+                result = await send(provider, target, headers, route.retry)
+        except (UpstreamError, TimeoutError) as caught:
+            self.health.end(key)
+            error = caught if isinstance(caught, UpstreamError) else _timed_out(provider.name, timeout)
+            self._failed(plan, attempt, target, error)
+            if error.retryable or _context_window(error):
+                return None
+            raise error from None
+        except BaseException:
+            self.health.end(key)
+            self.health.released(key)
+            attempt.finish("cancelled", error="cancelled")
+            self.observer.attempt_finished(exchange, attempt)
+            raise
+        if isinstance(result, StartedStream):
+            # The stream stays in flight until its last byte; its latency is the time to first byte.
+            attempt.facts = result.stream.facts
+            attempt.first_chunk_at = result.stream.first_chunk_at
+            self.health.succeeded(key, (attempt.first_chunk_at or self.clock()) - attempt.started)
+            self.observer.first_chunk(exchange, attempt)
+        else:
+            self.health.end(key)
+            self.health.succeeded(key, self.clock() - attempt.started)
+            attempt.facts = getattr(result, "facts", None)
+            attempt.finish("ok", status=200)
+            self.observer.attempt_finished(exchange, attempt)
+        return Outcome(result, attempt, target)
+
+    def _failed(self, plan: _Plan, attempt: Attempt, target: Target, error: UpstreamError) -> None:
+        status = error.status if isinstance(error, UpstreamStatusError) else None
+        attempt.finish("error", status=status, error=error.kind)
+        self.observer.attempt_finished(plan.exchange, attempt)
+        plan.failures.append((attempt, error))
+        plan.errors[target.key] = error
+        if isinstance(error, UpstreamTimeoutError):
+            plan.timed_out.add(target.key)  # it did not answer: not tried again for this request
+        if error.retryable:
+            cooldown = self.health.failed(target.key, error.retry_after if status == 429 else None)
+            if cooldown:
+                self.observer.target_cooldown(attempt.route, target.key, cooldown)
+
+    def _budget_left(self, plan: _Plan, delay: float = 0.0) -> bool:
+        return len(plan.exchange.attempts) < plan.max_attempts and self.clock() + delay < plan.deadline
+
+    def _delay(self, error: UpstreamError, settings: RetryConfig, round_: int) -> float | None:
+        """How long to wait before trying a target again; None when it asked for longer than we wait."""
+        if error.retry_after is not None:
+            return error.retry_after if error.retry_after <= settings.retry_after_max_s else None
+        return self.rng.uniform(0, min(settings.backoff_max_s, settings.backoff_base_s * 2**round_))
+
+    # -- streams --------------------------------------------------------------------------------------
+
+    async def start_stream(
+        self, provider: Provider, call: Call, target: Target, headers: dict[str, str] | None, settings: RetryConfig
+    ) -> StartedStream:
+        """Open a stream and read it up to its first content: until then, a failure can still go elsewhere
+        without the client noticing."""
+        stream = await provider.open_stream(call, target.model, headers)
+        chunks = stream.chunks()
+        held: list[bytes] = []
+        try:
+            async with asyncio.timeout(settings.ttft_timeout_s):
+                while not stream.facts.content_started:
+                    payload = await next_chunk(chunks, settings.stream_idle_timeout_s, provider.name)
+                    if payload is None:
+                        break
+                    held.append(payload)
+        except TimeoutError:
+            await chunks.aclose()
+            raise UpstreamTimeoutError(
+                f"provider {provider.name} sent no first token within ttft_timeout_s={settings.ttft_timeout_s}",
+                provider=provider.name,
+            ) from None
+        except BaseException:
+            await chunks.aclose()
+            raise
+        return StartedStream(stream, chunks, held)
+
+    def finish_stream(self, exchange: Exchange, attempt: Attempt, target: Target, error: UpstreamError | None) -> None:
+        """The end of a stream that had started: health and observer learn how it went."""
+        self.health.end(target.key)
+        if error is None:
+            attempt.finish("ok", status=200)
+        else:
+            attempt.finish("error", error=error.kind)
+            if error.retryable:
+                cooldown = self.health.failed(target.key)
+                if cooldown:
+                    self.observer.target_cooldown(attempt.route, target.key, cooldown)
+        self.observer.attempt_finished(exchange, attempt)
+
+    def cancel_stream(self, exchange: Exchange, attempt: Attempt, target: Target) -> None:
+        self.health.end(target.key)
+        self.health.released(target.key)
+        attempt.finish("cancelled", error="client_disconnected")
+        self.observer.attempt_finished(exchange, attempt)
 
 
-def _exhausted(failures: list[tuple[Attempt, UpstreamError]]) -> UpstreamError:
-    """The last error, telling what was tried when there was more than one attempt."""
-    last = failures[-1][1]
-    if len(failures) > 1:
-        tried = ", ".join(f"{a.target} ({a.error})" for a, _ in failures)
-        last.message = f"{last.message} [tried {len(failures)} targets: {tried}]"
-    return last
+async def next_chunk(chunks: AsyncGenerator[bytes, None], idle_s: float, provider: str) -> bytes | None:
+    """The next payload, or None at the end; a silence longer than `idle_s` is a timeout."""
+    try:
+        async with asyncio.timeout(idle_s):
+            return await anext(chunks)
+    except StopAsyncIteration:
+        return None
+    except TimeoutError:
+        await chunks.aclose()
+        raise UpstreamTimeoutError(
+            f"provider {provider} went silent for more than {idle_s:g} s in the middle of a stream", provider=provider
+        ) from None
+
+
+def _context_window(error: UpstreamError | None) -> bool:
+    return isinstance(error, UpstreamStatusError) and error.reason == "context_window"
+
+
+def _timed_out(provider: str, timeout: float) -> UpstreamTimeoutError:
+    return UpstreamTimeoutError(f"provider {provider} did not answer within {timeout:.1f} s", provider=provider)

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from gateway import sse
 from gateway.config import GatewayConfig
-from gateway.dispatch import Dispatcher
+from gateway.dispatch import Control, Dispatcher
 from gateway.errors import (
     BodyTooLargeError,
     GatewayError,
@@ -23,8 +23,10 @@ from gateway.errors import (
     scrub,
 )
 from gateway.events import Attempt, Exchange, Observer
-from gateway.providers.base import Call, Operation, UpstreamStream
+from gateway.providers.base import Call, Operation
+from gateway.routing.health import Health
 from gateway.routing.table import RouteTable
+from gateway.streaming import StreamAnswer
 from gateway.wire import check_request
 
 log = logging.getLogger("gateway")
@@ -39,6 +41,7 @@ class Gateway:
     config: GatewayConfig
     table: RouteTable
     dispatcher: Dispatcher
+    health: Health
     observer: Observer
     secrets: list[str]
     created: int
@@ -69,7 +72,28 @@ class Endpoints:
         return JSONResponse({"status": "ok"})
 
     async def readyz(self, request: Request) -> Response:
-        return JSONResponse({"status": "ready", "routes": len(self.current().table.names())})
+        """Ready while every route has a target that is not cooling down."""
+        gateway = self.current()
+        stuck = [r.model for r in gateway.table.routes()
+                 if all(gateway.health.cooling(t.key) for t in r.targets)]
+        if stuck:
+            return JSONResponse({"status": "unready", "routes_without_usable_target": stuck}, status_code=503)
+        return JSONResponse({"status": "ready", "routes": len(gateway.table.names())})
+
+    async def status(self, request: Request) -> Response:
+        """Each route's targets: healthy or cooling (for how long), in flight, latency, recent errors."""
+        gateway = self.current()
+        if denied := _admin_denied(request, gateway):
+            return denied
+        routes = {
+            r.model: {
+                "strategy": r.strategy,
+                "fallbacks": list(r.fallbacks),
+                "targets": [{"target": t.key, "weight": t.weight, **gateway.health.snapshot(t.key)} for t in r.targets],
+            }
+            for r in gateway.table.routes()
+        }
+        return JSONResponse({"config": gateway.config.source, "routes": routes})
 
     # -- the proxy path -------------------------------------------------------------------------------
 
@@ -85,58 +109,47 @@ class Endpoints:
             if route is None:
                 raise _unknown_model(body["model"], gateway.table.names())
             exchange.route, exchange.body = route.model, body
+            control = control_from_headers(request.headers)
             call = Call(operation, body, stream=body.get("stream") is True)
             exchange.stream = call.stream
             if call.stream:
-                stream, attempt = await gateway.dispatcher.open_stream(exchange, route, call)
-                return self._stream_response(gateway, exchange, stream, attempt)
-            reply, attempt = await gateway.dispatcher.complete(exchange, route, call)
+                started = await gateway.dispatcher.open_stream(exchange, route, call, control)
+                answer = StreamAnswer(gateway.dispatcher, exchange, route, call, control, started, gateway.secrets)
+                exchange.status = 200
+                headers = {**SSE_HEADERS, **_answer_headers(exchange, started.attempt)}
+                return StreamingResponse(answer.events(), media_type="text/event-stream", headers=headers)
+            outcome = await gateway.dispatcher.complete(exchange, route, call, control)
             exchange.status = 200
             gateway.observer.request_finished(exchange)
-            return Response(reply.body, media_type="application/json", headers=_answer_headers(exchange, attempt))
+            return Response(outcome.result.body, media_type="application/json",
+                            headers=_answer_headers(exchange, outcome.attempt))
         except GatewayError as exc:
             exchange.status, exchange.error = exc.status, _kind(exc)
             gateway.observer.request_finished(exchange)
             return error_response(exc, gateway.secrets, _answer_headers(exchange, None))
 
-    def _stream_response(
-        self, gateway: Gateway, exchange: Exchange, stream: UpstreamStream, attempt: Attempt
-    ) -> Response:
-        exchange.status = 200
-        return StreamingResponse(
-            self._relay(gateway, exchange, stream, attempt),
-            media_type="text/event-stream",
-            headers={**SSE_HEADERS, **_answer_headers(exchange, attempt)},
-        )
 
-    async def _relay(
-        self, gateway: Gateway, exchange: Exchange, stream: UpstreamStream, attempt: Attempt
-    ) -> AsyncIterator[bytes]:
-        """Relay each chunk as it arrives. A broken stream ends with an error event, never like a whole
-        answer; a client that leaves cancels this generator, which closes the upstream response."""
+def control_from_headers(headers: Mapping[str, str]) -> Control:
+    """Per-request routing control, for debugging and for callers with their own deadlines:
+
+    - `x-gateway-target: PROVIDER` or `PROVIDER/MODEL` sends the request to that target only;
+    - `x-gateway-timeout-s: SECONDS` lowers the request's deadline (retries and fallbacks included);
+    - `x-gateway-fallbacks: off` keeps the request on the route it asked for.
+    """
+    timeout = headers.get("x-gateway-timeout-s")
+    seconds: float | None = None
+    if timeout is not None:
         try:
-            chunks = stream.chunks()
-            async for payload in chunks:
-                attempt.first_chunk_at = stream.first_chunk_at
-                gateway.observer.first_chunk(exchange, attempt)
-                yield b"data: " + payload + b"\n\n"
-                break
-            async for payload in chunks:
-                yield b"data: " + payload + b"\n\n"
-            attempt.finish("ok", status=200)
-            yield sse.DONE
-        except UpstreamError as exc:
-            attempt.finish("error", error=exc.kind)
-            exchange.error = exc.kind
-            body = json.dumps(_error_body(exc, gateway.secrets)).encode()
-            yield sse.encode(body)
-        except BaseException:
-            attempt.finish("cancelled", error="client_disconnected")
-            exchange.error = "client_disconnected"
-            raise
-        finally:
-            gateway.observer.attempt_finished(exchange, attempt)
-            gateway.observer.request_finished(exchange)
+            seconds = float(timeout)
+        except ValueError:
+            seconds = -1.0
+        if not 0 < seconds < 86400:
+            raise InvalidRequestError("x-gateway-timeout-s must be a number of seconds above 0",
+                                      param="x-gateway-timeout-s")
+    fallbacks = headers.get("x-gateway-fallbacks", "on").strip().lower()
+    if fallbacks not in ("on", "off", "true", "false", "1", "0"):
+        raise InvalidRequestError("x-gateway-fallbacks must be on or off", param="x-gateway-fallbacks")
+    return Control(headers.get("x-gateway-target") or None, seconds, fallbacks in ("on", "true", "1"))
 
 
 async def _read_json(request: Request, limit: int) -> dict[str, Any]:
@@ -160,6 +173,24 @@ async def _read_json(request: Request, limit: int) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise InvalidRequestError("The request body must be a JSON object.")
     return body
+
+
+def _admin_denied(request: Request, gateway: Gateway) -> Response | None:
+    """Admin endpoints take `Authorization: Bearer <admin.key>`; with no admin key configured, only
+    clients on this machine (loopback) may call them."""
+    key = gateway.config.admin.key
+    if key:
+        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        if hmac.compare_digest(given.encode(), key.encode()):
+            return None
+        error = GatewayError("This admin endpoint needs Authorization: Bearer <admin.key>.", code="invalid_admin_key")
+        error.status, error.type = 401, "authentication_error"
+        return error_response(error, gateway.secrets)
+    if request.client is not None and request.client.host in ("127.0.0.1", "::1", "localhost"):
+        return None
+    error = GatewayError("Admin endpoints are only served to loopback clients when [admin] key is not set.")
+    error.status, error.type = 403, "permission_error"
+    return error_response(error, gateway.secrets)
 
 
 def _too_large(limit: int) -> BodyTooLargeError:

@@ -100,6 +100,7 @@ class UpstreamStatusError(UpstreamError):
         self.status = status
         self.type = type or _default_type(status)
         self.retryable = status in RETRYABLE_STATUSES or status >= 500
+        self.reason = _reason(status, code, message)
 
     @property
     def kind(self) -> str:
@@ -153,6 +154,20 @@ class UpstreamProtocolError(UpstreamError):
     @property
     def kind(self) -> str:
         return "protocol_error"
+
+
+def _reason(status: int, code: str | None, message: str) -> str | None:
+    """Errors that change where a request may go: `context_window` (the prompt is too long for this
+    model: only a model with a larger window helps) and `content_policy` (never retried on the model)."""
+    if status not in (400, 413, 422):
+        return None
+    text = f"{code or ''} {message}".lower()
+    if any(s in text for s in ("context_length", "context window", "maximum context", "too many tokens",
+                               "prompt is too long", "input is too long", "reduce the length")):
+        return "context_window"
+    if any(s in text for s in ("content_policy", "content_filter", "content management policy", "safety")):
+        return "content_policy"
+    return None
 
 
 def _default_type(status: int) -> str:

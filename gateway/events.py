@@ -33,6 +33,7 @@ class Attempt:
     server_port: int = 0
     started: float = field(default_factory=time.monotonic)
     first_chunk_at: float | None = None
+    backoff_s: float = 0.0  # waited before this attempt (backoff or Retry-After)
     ended: float | None = None
     outcome: str = "pending"  # "ok" | "error" | "cancelled"
     status: int | None = None  # the upstream's HTTP status, when it answered

@@ -20,7 +20,7 @@ import email.utils
 import importlib
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol
 
@@ -54,6 +54,10 @@ class Facts:
     output_tokens: int | None = None
     content_started: bool = False
     malformed_events: int = 0
+    # Streams: what has been said so far (choice 0), so a cut answer can be resumed elsewhere.
+    text: list[str] = field(default_factory=list)
+    tool_calls: bool = False
+    several_choices: bool = False
 
     def read_usage(self, usage: Any) -> None:
         if isinstance(usage, dict):
@@ -195,7 +199,7 @@ class UpstreamStream:
         self.facts = translator.facts
         self.first_chunk_at: float | None = None
 
-    async def chunks(self) -> AsyncIterator[bytes]:
+    async def chunks(self) -> AsyncGenerator[bytes, None]:
         decoder = SSEDecoder()
         translator = self.translator
         try:

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from gateway.config import ProviderConfig
-from gateway.errors import UpstreamError, UpstreamStreamError
+from gateway.errors import UpstreamError, UpstreamProtocolError, UpstreamStreamError
 from gateway.providers.base import (
     Call,
     Facts,
@@ -26,6 +26,7 @@ from gateway.providers.base import (
 from gateway.sse import SSEEvent
 
 PATHS = {"chat": "/chat/completions", "text_completion": "/completions", "embeddings": "/embeddings"}
+MAX_MALFORMED = 3  # unparsable events skipped in one stream before it counts as broken
 
 
 def api_root(base_url: str) -> str:
@@ -100,6 +101,8 @@ class OpenAIStream:
         if not isinstance(chunk, dict):
             # One garbled event is not worth losing the answer for: skip it and count it.
             self.facts.malformed_events += 1
+            if self.facts.malformed_events > MAX_MALFORMED:
+                raise UpstreamProtocolError(f"provider {self.provider} sent unreadable events", provider=self.provider)
             return []
         if "error" in chunk:
             raise UpstreamStreamError.from_event(chunk["error"], self.provider)
@@ -124,11 +127,15 @@ def wants_usage(body: dict[str, Any]) -> bool:
 def _read_choice(choice: Any, facts: Facts) -> None:
     if not isinstance(choice, dict):
         return
+    if choice.get("index", 0) != 0:
+        facts.several_choices = True
     delta = choice.get("delta")
-    if isinstance(delta, dict) and (delta.get("content") or delta.get("tool_calls")):
+    text = delta.get("content") if isinstance(delta, dict) else choice.get("text")
+    if isinstance(text, str) and text:
         facts.content_started = True
-    elif choice.get("text"):
-        facts.content_started = True
+        facts.text.append(text)
+    if isinstance(delta, dict) and delta.get("tool_calls"):
+        facts.content_started = facts.tool_calls = True
     if isinstance(choice.get("finish_reason"), str):
         facts.finish_reasons.append(choice["finish_reason"])
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
-from gateway.config import GatewayConfig, RouteConfig
+from gateway.config import GatewayConfig, RetryConfig, RouteConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -13,6 +12,7 @@ class Target:
     provider: str
     model: str
     weight: float = 1.0
+    prefill: bool = False  # accepts a trailing assistant message to continue (resumes cut streams)
 
     @property
     def key(self) -> str:
@@ -25,16 +25,29 @@ class Route:
     strategy: str
     targets: tuple[Target, ...]
     fallbacks: tuple[str, ...] = ()
+    context_window_fallbacks: tuple[str, ...] = ()
+    retry: RetryConfig = RetryConfig()
 
     @classmethod
-    def from_config(cls, config: RouteConfig) -> Route:
-        targets = tuple(Target(t.provider, t.model, t.weight) for t in config.targets)
-        return cls(config.model, config.strategy, targets, tuple(config.fallbacks))
+    def from_config(cls, config: RouteConfig, prefill: dict[str, bool], defaults: RetryConfig) -> Route:
+        targets = tuple(
+            Target(t.provider, t.model, t.weight, prefill.get(t.provider, False) if t.prefill is None else t.prefill)
+            for t in config.targets
+        )
+        return cls(
+            config.model,
+            config.strategy,
+            targets,
+            tuple(config.fallbacks),
+            tuple(config.context_window_fallbacks),
+            config.retry(defaults),
+        )
 
 
 class RouteTable:
     def __init__(self, config: GatewayConfig) -> None:
-        self._routes = {r.model: Route.from_config(r) for r in config.routes}
+        prefill = {p.name: p.prefill for p in config.providers}
+        self._routes = {r.model: Route.from_config(r, prefill, config.routing) for r in config.routes}
 
     def get(self, model: str) -> Route | None:
         return self._routes.get(model)
@@ -42,10 +55,9 @@ class RouteTable:
     def names(self) -> list[str]:
         return list(self._routes)
 
-    def chain(self, route: Route) -> Iterator[Route]:
-        """The route, then its fallback routes in order (each once)."""
-        yield route
-        for name in route.fallbacks:
-            fallback = self._routes.get(name)
-            if fallback is not None and fallback is not route:
-                yield fallback
+    def routes(self) -> list[Route]:
+        return list(self._routes.values())
+
+    def fallbacks(self, route: Route, names: tuple[str, ...]) -> list[Route]:
+        """The routes named in `names` that exist, other than `route` itself."""
+        return [r for n in names if (r := self._routes.get(n)) is not None and r is not route]

@@ -122,9 +122,10 @@ def test_upstream_timeout_is_504(start_gateway: GatewayFactory, upstream: Runnin
 
 
 def test_upstream_non_json_answer_is_502(gateway: RunningServer, fake: FakeOpenAI) -> None:
-    fake.enqueue(Fail(200, "<html>not json</html>"))
+    fake.enqueue(Fail(200, "<html>not json</html>"), Fail(200, "<html>still not json</html>"))
     response = post(gateway, json={"model": "gpt-test", "messages": MESSAGES})
     assert response.status_code == 502
+    assert response.headers["x-gateway-attempts"] == "2"  # retried once, then given up
     assert error_of(response)["code"] == "upstream_protocol_error"
 
 

@@ -1,0 +1,143 @@
+"""Per-target health: requests in flight, latency average, recent errors, cooldown. No I/O.
+
+A target cools down after `failure_threshold` consecutive failures, or at once on a 429 with
+`Retry-After`. When the cooldown ends it is half-open: one request (the probe) goes through; success
+restores it, failure cools it again for twice as long, up to `cooldown_max_s`.
+
+    >>> clock = FakeClock()
+    >>> health = Health(CooldownPolicy(failure_threshold=2, cooldown_s=10), clock)
+    >>> health.failed("p/m"); health.failed("p/m")
+    >>> health.usable("p/m"), health.get("p/m").cooldown_until
+    (False, 10.0)
+    >>> clock.now = 11; health.usable("p/m")
+    True
+
+State is per process and keyed by the target's `provider/model`; it lives behind this small class so
+that a shared store (Redis) can replace it for multi-replica deployments, and survives config reloads.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class CooldownPolicy:
+    failure_threshold: int = 3
+    cooldown_s: float = 10.0
+    cooldown_max_s: float = 300.0
+    latency_decay: float = 0.3
+
+
+@dataclass(slots=True)
+class TargetHealth:
+    in_flight: int = 0
+    latency_s: float | None = None  # EWMA of latency (time to first byte for streams)
+    measured_at: float = 0.0
+    consecutive_failures: int = 0
+    cooldown_until: float = 0.0
+    cooldown_s: float = 0.0  # length of the current/last cooldown; 0 when healthy
+    probing: bool = False  # a half-open probe is in flight
+    recent: deque[bool] = field(default_factory=lambda: deque(maxlen=50))  # True = error
+
+
+class FakeClock:
+    """A clock for tests: `clock.now` is whatever the test sets."""
+
+    def __init__(self, now: float = 0.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Health:
+    def __init__(self, policy: CooldownPolicy, clock: Callable[[], float] = time.monotonic) -> None:
+        self.policy = policy
+        self.clock = clock
+        self._targets: dict[str, TargetHealth] = {}
+
+    def get(self, key: str) -> TargetHealth:
+        state = self._targets.get(key)
+        if state is None:
+            state = self._targets[key] = TargetHealth()
+        return state
+
+    def cooling(self, key: str) -> bool:
+        return self.clock() < self.get(key).cooldown_until
+
+    def usable(self, key: str) -> bool:
+        """Healthy, or past its cooldown with no probe in flight yet."""
+        state = self.get(key)
+        if state.cooldown_s == 0:
+            return True
+        return self.clock() >= state.cooldown_until and not state.probing
+
+    def begin(self, key: str) -> None:
+        state = self.get(key)
+        state.in_flight += 1
+        if state.cooldown_s and self.clock() >= state.cooldown_until:
+            state.probing = True
+
+    def end(self, key: str) -> None:
+        state = self.get(key)
+        state.in_flight = max(0, state.in_flight - 1)
+
+    def succeeded(self, key: str, latency_s: float | None) -> None:
+        state = self.get(key)
+        state.consecutive_failures = 0
+        state.cooldown_s = state.cooldown_until = 0.0
+        state.probing = False
+        state.recent.append(False)
+        if latency_s is not None:
+            decay = self.policy.latency_decay
+            previous = state.latency_s
+            state.latency_s = latency_s if previous is None else decay * latency_s + (1 - decay) * previous
+            state.measured_at = self.clock()
+
+    def failed(self, key: str, retry_after: float | None = None) -> float:
+        """Record a failure; returns the cooldown it started (0 when the target stays in use)."""
+        state = self.get(key)
+        state.consecutive_failures += 1
+        state.recent.append(True)
+        was_probe, state.probing = state.probing, False
+        if not (was_probe or retry_after or state.consecutive_failures >= self.policy.failure_threshold):
+            return 0.0
+        if was_probe and state.cooldown_s:
+            length = min(state.cooldown_s * 2, self.policy.cooldown_max_s)
+        else:
+            length = self.policy.cooldown_s
+        length = max(length, min(retry_after or 0.0, self.policy.cooldown_max_s))
+        state.cooldown_s = length
+        state.cooldown_until = self.clock() + length
+        return length
+
+    def released(self, key: str) -> None:
+        """The attempt ended without a verdict on the target (the client left): free a probe slot."""
+        self.get(key).probing = False
+
+    def keep_only(self, keys: Iterable[str]) -> None:
+        """After a reload: forget targets that no longer exist, keep the rest as they are."""
+        wanted = set(keys)
+        for key in list(self._targets):
+            if key not in wanted:
+                del self._targets[key]
+
+    def snapshot(self, key: str) -> dict[str, Any]:
+        state = self.get(key)
+        now = self.clock()
+        cooling = now < state.cooldown_until
+        errors = sum(state.recent)
+        return {
+            "state": "cooling" if cooling else ("probing" if state.cooldown_s else "healthy"),
+            "cooling_for_s": round(state.cooldown_until - now, 3) if cooling else 0.0,
+            "in_flight": state.in_flight,
+            "latency_ms": round(state.latency_s * 1000, 2) if state.latency_s is not None else None,
+            "consecutive_failures": state.consecutive_failures,
+            "recent_error_rate": round(errors / len(state.recent), 3) if state.recent else 0.0,
+            "recent_requests": len(state.recent),
+        }
