@@ -1,0 +1,162 @@
+"""The results: what was measured for each target, and how it is printed and saved."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from wrk import WrkResult
+
+MODES = ("non-stream", "stream")
+TARGET_ORDER = ("upstream", "passthrough", "gateway")
+
+
+@dataclass
+class TargetResult:
+    name: str
+    skipped: str | None = None  # why the target was not (fully) measured
+    rss_mb: float | None = None
+    check_failures: dict[str, str] = field(default_factory=dict)  # mode -> what was wrong with one answer
+    cells: dict[str, dict[int, WrkResult]] = field(default_factory=lambda: {mode: {} for mode in MODES})
+    cell_failures: dict[str, dict[int, str]] = field(default_factory=lambda: {mode: {} for mode in MODES})
+
+    def cell(self, mode: str, connections: int) -> WrkResult | None:
+        return self.cells[mode].get(connections)
+
+
+def _num(value: float | None, digits: int) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def _ms(value: float) -> str:
+    """Latency with about three significant digits: 0.012, 1.23, 12.3, 123."""
+    digits = 3 if value < 1 else 2 if value < 10 else 1 if value < 100 else 0
+    return _num(value, digits)
+
+
+def _cell_texts(result: WrkResult | None) -> list[str]:
+    if result is None:
+        return ["-", "-", "-"]
+    flag = "!" if result.error_count else ""
+    return [_num(result.rps, 0) + flag, _ms(result.p50_ms), _ms(result.p99_ms)]
+
+
+def format_table(mode: str, results: dict[str, TargetResult], concurrencies: list[int]) -> str:
+    """One aligned table for `mode`: a row per target; req/s, p50 and p99 for each concurrency; RSS."""
+    header_groups = ["", *[f"c={c}" for c in concurrencies], ""]
+    header = ["target", *(["req/s", "p50 ms", "p99 ms"] * len(concurrencies)), "RSS MB"]
+    rows: list[list[str]] = []
+    for name in TARGET_ORDER:
+        if name not in results:
+            continue
+        target = results[name]
+        row = [name]
+        for c in concurrencies:
+            row += _cell_texts(target.cell(mode, c))
+        row.append(_num(target.rss_mb, 1))
+        rows.append(row)
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    # Each concurrency's group label is centred over its three columns.
+    group_line = [header_groups[0].ljust(widths[0])]
+    for index in range(len(concurrencies)):
+        span = sum(widths[1 + 3 * index : 4 + 3 * index]) + 2 * 2
+        group_line.append(header_groups[1 + index].center(span, "-"))
+    group_line.append(" " * widths[-1])
+    lines = [f"== {mode} ==", " | ".join(group_line).rstrip(), _join(header, widths)]
+    lines.append(_join(["-" * w for w in widths], widths).replace(" | ", "-+-").replace(" ", "-"))
+    lines += [_join(row, widths) for row in rows]
+    return "\n".join(lines)
+
+
+def _join(cells: list[str], widths: list[int]) -> str:
+    parts = [cells[0].ljust(widths[0])]
+    index = 1
+    while index < len(cells) - 1:
+        parts.append("  ".join(cells[i].rjust(widths[i]) for i in range(index, index + 3)))
+        index += 3
+    parts.append(cells[-1].rjust(widths[-1]))
+    return " | ".join(parts)
+
+
+def _ratio(a: WrkResult | None, b: WrkResult | None) -> str:
+    if a is None or b is None or b.rps == 0:
+        return "n/a"
+    percent = 100 * a.rps / b.rps
+    flag = "!" if a.error_count or b.error_count else ""
+    return (f"{percent:.1f}%" if percent < 10 else f"{percent:.0f}%") + flag
+
+
+def format_ratios(mode: str, results: dict[str, TargetResult], concurrencies: list[int]) -> str:
+    def get(name: str, c: int) -> WrkResult | None:
+        return results[name].cell(mode, c) if name in results else None
+
+    def per_c(a: str, b: str) -> str:
+        return "  ".join(f"c={c} {_ratio(get(a, c), get(b, c))}" for c in concurrencies)
+
+    lines = [f"  gateway / passthrough req/s:  {per_c('gateway', 'passthrough')}"]
+    first = concurrencies[0]
+    gateway, passthrough = get("gateway", first), get("passthrough", first)
+    delta = "n/a" if gateway is None or passthrough is None else f"{gateway.p50_ms - passthrough.p50_ms:+.2f} ms"
+    lines.append(f"  gateway p50 - passthrough p50 at c={first}:  {delta}")
+    lines.append(f"  passthrough / upstream req/s: {per_c('passthrough', 'upstream')}")
+    return "\n".join(lines)
+
+
+def format_problems(results: dict[str, TargetResult]) -> list[str]:
+    """Every run with errors, failed answer check, failed cell and skipped target, one per line."""
+    lines: list[str] = []
+    for name in TARGET_ORDER:
+        target = results.get(name)
+        if target is None:
+            continue
+        if target.skipped:
+            lines.append(f"{name}: SKIPPED: " + target.skipped.replace("\n", "\n      "))
+        for mode, problem in target.check_failures.items():
+            lines.append(f"{name} {mode}: answer check FAILED: {problem}")
+        for mode in MODES:
+            for c, result in sorted(target.cells[mode].items()):
+                if result.error_count:
+                    lines.append(
+                        f"{name} {mode} c={c}: ERRORS: {result.describe_errors()} of {result.requests} requests"
+                    )
+            for c, problem in sorted(target.cell_failures[mode].items()):
+                lines.append(f"{name} {mode} c={c}: FAILED: {problem}")
+    return lines
+
+
+def format_report(results: dict[str, TargetResult], concurrencies: list[int], duration_s: float) -> str:
+    parts = []
+    for mode in MODES:
+        parts.append(format_table(mode, results, concurrencies))
+        parts.append(format_ratios(mode, results, concurrencies))
+        parts.append("")
+    parts.append(
+        f"wrk -t1, {duration_s:g} s per cell after a warm-up; latency in ms; RSS = peak (VmHWM) after all runs."
+    )
+    parts.append(
+        "'!': a run with errors (listed below), its numbers are not comparable. Compare ratios within one run."
+    )
+    problems = format_problems(results)
+    if problems:
+        parts.append("")
+        parts.append("Problems:")
+        parts += [f"  {line}" for line in problems]
+    return "\n".join(parts)
+
+
+def write_json(path: Path, results: dict[str, TargetResult], meta: dict[str, object]) -> None:
+    targets: dict[str, object] = {}
+    for name, target in results.items():
+        targets[name] = {
+            "skipped": target.skipped,
+            "rss_mb": target.rss_mb,
+            "check_failures": target.check_failures,
+            "cells": {
+                mode: {str(c): result.to_json() for c, result in sorted(cells.items())}
+                for mode, cells in target.cells.items()
+            },
+            "cell_failures": {mode: {str(c): p for c, p in f.items()} for mode, f in target.cell_failures.items()},
+        }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"meta": meta, "targets": targets}, indent=2) + "\n")

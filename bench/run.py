@@ -1,0 +1,236 @@
+"""Benchmark: static nginx upstream vs. a minimal passthrough proxy vs. the gateway, in one run.
+
+    python bench/run.py [--quick | --duration S] [--concurrency 1,16,64] [--targets ...]
+
+See bench/README.md. Stdlib only; the servers under test run on the project's virtualenv Python.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import FrameType
+
+import report
+import targets
+import wrk
+from nginx import STREAM_PATH, Nginx
+from procs import Child, first_line, free_port, peak_rss_mb, pinning_cores, wait_ready
+from report import MODES, TARGET_ORDER, TargetResult
+
+INSTALL_HINT = "apt-get update && apt-get install -y nginx wrk"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    default_python = targets.REPO_ROOT / ".venv" / "bin" / "python"
+    parser = argparse.ArgumentParser(description="Compare the gateway with a passthrough proxy and nginx.")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds measured per cell (default 5)")
+    parser.add_argument("--quick", action="store_true", help="2 s per cell (overrides --duration)")
+    parser.add_argument("--warmup", type=float, default=1.0, help="seconds of unmeasured load before each cell")
+    parser.add_argument("--concurrency", default="1,16,64", help="wrk connections per cell (default 1,16,64)")
+    parser.add_argument(
+        "--targets", default=",".join(TARGET_ORDER), help="subset of upstream,passthrough,gateway (default all)"
+    )
+    parser.add_argument(
+        "--python",
+        default=str(default_python) if default_python.exists() else sys.executable,
+        help="Python that runs the passthrough and the gateway (default: the repo's .venv)",
+    )
+    parser.add_argument("--ready-timeout", type=float, default=20.0, help="seconds a server gets to start")
+    parser.add_argument("--output", default=str(targets.BENCH_DIR / "results" / "latest.json"), help="JSON results")
+    parser.add_argument("--keep-workdir", action="store_true", help="keep the temp dir (configs, server logs)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.duration = 2.0
+    args.concurrency = [int(part) for part in args.concurrency.split(",") if part.strip()]
+    args.targets = [part.strip() for part in args.targets.split(",") if part.strip()]
+    unknown = set(args.targets) - set(TARGET_ORDER)
+    if unknown or not args.targets or not args.concurrency:
+        parser.error(f"--targets takes {','.join(TARGET_ORDER)}; --concurrency takes numbers")
+    return args
+
+
+def find_tools() -> tuple[str, str] | None:
+    """(nginx, wrk) paths, or None after saying how to install them."""
+    nginx_bin = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin:/sbin")
+    wrk_bin = shutil.which("wrk")
+    if nginx_bin and wrk_bin:
+        return nginx_bin, wrk_bin
+    missing = " and ".join(name for name, path in (("nginx", nginx_bin), ("wrk", wrk_bin)) if not path)
+    print(f"error: {missing} not found. Install them (Debian/Ubuntu, as root):\n  {INSTALL_HINT}", file=sys.stderr)
+    return None
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # so the finally blocks stop every child
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, nginx_bin: str, wrk_bin: str, workdir: Path) -> None:
+        self.args, self.nginx_bin, self.wrk_bin, self.workdir = args, nginx_bin, wrk_bin, workdir
+        cores = pinning_cores()
+        self.server_core, self.load_core = cores if cores else (None, None)
+        self.children: list[Child] = []
+        self.nginx: Nginx  # started by run()
+        self.results: dict[str, TargetResult] = {}
+        self.total = len(args.targets) * len(MODES) * len(args.concurrency)
+        self.done = 0
+        self.bodies = {mode: wrk.chat_request(stream=mode == "stream") for mode in MODES}
+        self.scripts = {mode: wrk.write_script(workdir / f"{mode}.lua", body) for mode, body in self.bodies.items()}
+
+    def run(self) -> None:
+        self.nginx = Nginx(self.nginx_bin, self.workdir, self.load_core)
+        self.children.append(self.nginx.child)
+        problem = self.nginx.wait()
+        if problem:
+            raise RuntimeError(f"nginx did not start: {problem}")
+        if self.server_core is None:
+            print("warning: taskset or a second core is missing; nothing is pinned", flush=True)
+        for name in TARGET_ORDER:
+            if name in self.args.targets:
+                self.results[name] = result = TargetResult(name)
+                self.measure_target(result)
+
+    def urls(self, name: str, port: int) -> dict[str, str]:
+        if name == "upstream":
+            return {
+                "non-stream": f"{self.nginx.json_base}/chat/completions",
+                "stream": f"{self.nginx.base}{STREAM_PATH}",
+            }
+        return {mode: f"http://127.0.0.1:{port}/v1/chat/completions" for mode in MODES}
+
+    def start(self, name: str) -> tuple[Child, int]:
+        port = free_port()
+        python, core, nginx = self.args.python, self.server_core, self.nginx
+        if name == "passthrough":
+            target = targets.passthrough_target(python, port, nginx.json_base, nginx.stream_base, core)
+        else:
+            target = targets.gateway_target(python, port, nginx.json_base, nginx.stream_base, core, self.workdir)
+        child = Child(name, target.argv, self.workdir / f"{name}.log", cwd=targets.REPO_ROOT)
+        self.children.append(child)
+        return child, port
+
+    def skip(self, result: TargetResult, reason: str) -> None:
+        result.skipped = reason
+        first, self.done = self.done + 1, self.done + len(MODES) * len(self.args.concurrency)
+        print(f"[{first}-{self.done}/{self.total}] {result.name} SKIPPED: {reason}", flush=True)
+
+    def measure_target(self, result: TargetResult) -> None:
+        child: Child | None = None
+        port = self.nginx.port
+        if result.name == "upstream":
+            pid = self.nginx.child.pid
+        else:
+            print(f"starting {result.name} ...", flush=True)
+            child, port = self.start(result.name)
+            problem = wait_ready(child, f"http://127.0.0.1:{port}/healthz", self.args.ready_timeout)
+            if problem:
+                tail = child.log_tail()
+                child.stop()
+                self.skip(result, f"{problem}; last lines of its output:\n{tail}" if tail else problem)
+                return
+            pid = child.pid
+        urls = self.urls(result.name, port)
+        try:
+            for mode in MODES:
+                problem = targets.check_chat(urls[mode], self.bodies[mode], stream=mode == "stream")
+                if problem:
+                    result.check_failures[mode] = problem
+                    print(f"warning: {result.name} {mode}: answer check failed: {problem}", flush=True)
+                for c in self.args.concurrency:
+                    self.measure_cell(result, mode, c, urls[mode], child)
+            result.rss_mb = peak_rss_mb(pid, "" if child is None else "python")
+        finally:
+            if child is not None:
+                child.stop()
+
+    def measure_cell(self, result: TargetResult, mode: str, c: int, url: str, child: Child | None) -> None:
+        self.done += 1
+        print(f"[{self.done}/{self.total}] {result.name} {mode} c={c} ... ", end="", flush=True)
+        if child is not None and not child.alive():
+            result.cell_failures[mode][c] = f"server exited with code {child.proc.returncode}"
+            print("server is gone", flush=True)
+            return
+        try:
+            if self.args.warmup > 0:
+                wrk.run(self.wrk_bin, url, self.scripts[mode], c, self.args.warmup, self.load_core)
+            cell = wrk.run(self.wrk_bin, url, self.scripts[mode], c, self.args.duration, self.load_core)
+        except (RuntimeError, ValueError, subprocess.TimeoutExpired) as exc:
+            result.cell_failures[mode][c] = str(exc).splitlines()[0]
+            print(f"FAILED: {exc}", flush=True)
+            return
+        result.cells[mode][c] = cell
+        errors = f"  ERRORS: {cell.describe_errors()}" if cell.error_count else ""
+        print(f"{cell.rps:,.0f} req/s  p50 {cell.p50_ms:.2f} ms  p99 {cell.p99_ms:.2f} ms{errors}", flush=True)
+
+    def stop_all(self) -> None:
+        for child in reversed(self.children):
+            child.stop()
+
+    def meta(self, started: float) -> dict[str, object]:
+        commit = first_line(["git", "-C", str(targets.REPO_ROOT), "rev-parse", "--short", "HEAD"])
+        return {
+            "started_unix": round(started),
+            "wall_s": round(time.time() - started, 1),
+            "duration_s": self.args.duration,
+            "warmup_s": self.args.warmup,
+            "concurrency": self.args.concurrency,
+            "wrk_threads": 1,
+            "pinning": {"servers_under_test": self.server_core, "nginx_and_wrk": self.load_core},
+            "request_bodies": self.bodies,
+            "nginx": first_line([self.nginx_bin, "-v"]),
+            "wrk": first_line([self.wrk_bin, "-v"]),
+            "python": first_line([self.args.python, "--version"]),
+            "machine": f"{platform.machine()} cpus={len(os.sched_getaffinity(0))}",
+            "git_commit": commit,
+        }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    tools = find_tools()
+    if tools is None:
+        return 2
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C, even if started with SIGINT ignored
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    workdir = Path(tempfile.mkdtemp(prefix="llm-gw-bench-"))
+    started = time.time()
+    bench: Bench | None = None
+    cells = len(args.targets) * len(MODES) * len(args.concurrency)
+    print(f"benchmark: {cells} cells x ({args.warmup:g} s warm-up + {args.duration:g} s); work dir {workdir}")
+    try:
+        bench = Bench(args, *tools, workdir)
+        bench.run()
+    except KeyboardInterrupt:
+        print("\ninterrupted; stopping every child process", file=sys.stderr)
+        return 130
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the cleanup short
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if bench is not None:
+            bench.stop_all()
+        if args.keep_workdir:
+            print(f"work dir kept: {workdir}", file=sys.stderr)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    print()
+    print(report.format_report(bench.results, args.concurrency, args.duration))
+    output = Path(args.output)
+    report.write_json(output, bench.results, bench.meta(started))
+    print(f"\nraw numbers: {output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
