@@ -1,4 +1,4 @@
-"""The floor of our own stack: the least a Starlette + uvicorn + httpx(aiohttp) proxy can do.
+"""The floor of our own stack: the least a Starlette + uvicorn + gateway.upstream proxy can do.
 
 POST /v1/chat/completions reads the body and forwards it to the upstream over one long-lived
 client; a `"stream": true` body gets the upstream's bytes relayed chunk by chunk, any other gets the
@@ -18,14 +18,15 @@ import argparse
 import contextlib
 from collections.abc import AsyncIterator
 
-import httpx
-import httpx_aiohttp
 import uvicorn
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from gateway.config import ProviderConfig
+from gateway.upstream import Upstream
 
 # Headers relayed to the upstream, and back to the client.
 REQUEST_HEADERS = ("content-type", "authorization")
@@ -40,25 +41,24 @@ def _wants_stream(body: bytes) -> bool:
 def create_app(upstream: str, stream_upstream: str | None = None) -> Starlette:
     json_url = upstream.rstrip("/") + "/chat/completions"
     stream_url = (stream_upstream or upstream).rstrip("/") + "/chat/completions"
-    state: dict[str, httpx.AsyncClient] = {}
+    state: dict[str, Upstream] = {}
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        limits = httpx.Limits(max_connections=1000, max_keepalive_connections=1000, keepalive_expiry=30)
-        transport = httpx_aiohttp.AiohttpTransport(limits=limits)
-        async with httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(30.0)) as client:
-            state["client"] = client
-            yield
+        # The gateway's own client stack (gateway/upstream.py), so this floor moves when the stack does.
+        config = ProviderConfig(
+            name="passthrough", type="openai", base_url=upstream, timeout_s=30,
+            max_connections=1000, max_keepalive_connections=1000,
+        )
+        state["upstream"] = Upstream(config)
+        yield
+        await state["upstream"].aclose()
 
     async def chat(request: Request) -> Response:
         body = await request.body()
         stream = _wants_stream(body)
         headers = {name: value for name in REQUEST_HEADERS if (value := request.headers.get(name)) is not None}
-        client = state["client"]
-        upstream_request = client.build_request(
-            "POST", stream_url if stream else json_url, content=body, headers=headers
-        )
-        response = await client.send(upstream_request, stream=True)
+        response = await state["upstream"].send("POST", stream_url if stream else json_url, headers, body)
         relayed = {name: value for name in RESPONSE_HEADERS if (value := response.headers.get(name)) is not None}
         if stream:
             return StreamingResponse(

@@ -11,6 +11,7 @@ for the model, which goes to the route's `context_window_fallbacks`. Every attem
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import random
 import time
@@ -44,7 +45,7 @@ class StartedStream:
     """An upstream stream that has produced its first content; `held` is what was read to see that."""
 
     stream: UpstreamStream
-    chunks: AsyncGenerator[bytes, None]
+    chunks: AsyncGenerator[list[bytes], None]
     held: list[bytes]
 
 
@@ -148,6 +149,8 @@ class Dispatcher:
         while i < len(queue):
             current = queue[i]
             i += 1
+            if not self._usable(plan, current, control) and any(self._usable(plan, r, control) for r in queue[i:]):
+                continue  # all its targets are cooling: a fallback that can answer goes first (cooldown = skipped)
             outcome = await self._run_route(plan, current, control, send)
             if outcome is not None:
                 return outcome
@@ -158,8 +161,14 @@ class Dispatcher:
                 queue[i:] = self.table.fallbacks(current, current.context_window_fallbacks)
         raise plan.exhausted()
 
+    def _targets(self, plan: _Plan, route: Route, control: Control) -> list[Target]:
+        return [t for t in route.targets if t.key not in plan.exclude and control.pin in (None, t.provider, t.key)]
+
+    def _usable(self, plan: _Plan, route: Route, control: Control) -> bool:
+        return any(self.health.usable(t.key) for t in self._targets(plan, route, control))
+
     async def _run_route(self, plan: _Plan, route: Route, control: Control, send: Send[T]) -> Outcome[T] | None:
-        targets = [t for t in route.targets if t.key not in plan.exclude and control.pin in (None, t.provider, t.key)]
+        targets = self._targets(plan, route, control)
         tried: list[Target] = []
         strategy_order = order(
             route.model, route.strategy, targets, self.health, self.rng, self.round_robin, self.routing.explore
@@ -194,10 +203,10 @@ class Dispatcher:
         attempt.backoff_s = backoff
         exchange.attempts.append(attempt)
         headers = self.observer.attempt_started(exchange, attempt)
-        timeout = plan.deadline - self.clock()
-        if route.retry.attempt_timeout_s is not None:
-            timeout = min(timeout, route.retry.attempt_timeout_s)
+        # The whole attempt (until the first content, for a stream) is bounded here, once.
+        timeout = min(plan.deadline - self.clock(), route.retry.attempt_timeout_s or provider.timeout_s)
         self.health.begin(key)
+        started = self.clock()  # latency on the dispatcher's clock, like the deadline (Attempt's are wall times)
         try:
             async with asyncio.timeout(max(timeout, 0.0)):
                 result = await send(provider, target, headers, route.retry)
@@ -218,11 +227,12 @@ class Dispatcher:
             # The stream stays in flight until its last byte; its latency is the time to first byte.
             attempt.facts = result.stream.facts
             attempt.first_chunk_at = result.stream.first_chunk_at
-            self.health.succeeded(key, (attempt.first_chunk_at or self.clock()) - attempt.started)
+            first = attempt.first_chunk_at
+            self.health.succeeded(key, first - attempt.started if first is not None else self.clock() - started)
             self.observer.first_chunk(exchange, attempt)
         else:
             self.health.end(key)
-            self.health.succeeded(key, self.clock() - attempt.started)
+            self.health.succeeded(key, self.clock() - started)
             attempt.facts = getattr(result, "facts", None)
             attempt.finish("ok", status=200)
             self.observer.attempt_finished(exchange, attempt)
@@ -240,6 +250,8 @@ class Dispatcher:
             cooldown = self.health.failed(target.key, error.retry_after if status == 429 else None)
             if cooldown:
                 self.observer.target_cooldown(attempt.route, target.key, cooldown)
+        else:
+            self.health.released(target.key)  # the client's error says nothing of the target: free a probe slot
 
     def _budget_left(self, plan: _Plan, delay: float = 0.0) -> bool:
         return len(plan.exchange.attempts) < plan.max_attempts and self.clock() + delay < plan.deadline
@@ -257,16 +269,17 @@ class Dispatcher:
     ) -> StartedStream:
         """Open a stream and read it up to its first content: until then, a failure can still go elsewhere
         without the client noticing."""
-        stream = await provider.open_stream(call, target.model, headers)
+        stream = await provider.open_stream(call, target.model, headers, settings.stream_idle_timeout_s)
         chunks = stream.chunks()
         held: list[bytes] = []
+        ttft = settings.ttft_timeout_s
         try:
-            async with asyncio.timeout(settings.ttft_timeout_s):
+            async with asyncio.timeout(ttft) if ttft else contextlib.nullcontext():
                 while not stream.facts.content_started:
-                    payload = await next_chunk(chunks, settings.stream_idle_timeout_s, provider.name)
-                    if payload is None:
+                    batch = await next_chunk(chunks)
+                    if batch is None:
                         break
-                    held.append(payload)
+                    held += batch
         except TimeoutError:
             await chunks.aclose()
             raise UpstreamTimeoutError(
@@ -298,18 +311,14 @@ class Dispatcher:
         self.observer.attempt_finished(exchange, attempt)
 
 
-async def next_chunk(chunks: AsyncGenerator[bytes, None], idle_s: float, provider: str) -> bytes | None:
-    """The next payload, or None at the end; a silence longer than `idle_s` is a timeout."""
+async def next_chunk(chunks: AsyncGenerator[list[bytes], None]) -> list[bytes] | None:
+    """The next batch of payloads, or None at the end. (A silence past the stream's idle limit raises
+    UpstreamTimeoutError: it is the upstream request's read timeout, see HttpProvider._send.)"""
     try:
-        async with asyncio.timeout(idle_s):
-            return await anext(chunks)
+        return await anext(chunks)
     except StopAsyncIteration:
         return None
-    except TimeoutError:
-        await chunks.aclose()
-        raise UpstreamTimeoutError(
-            f"provider {provider} went silent for more than {idle_s:g} s in the middle of a stream", provider=provider
-        ) from None
+
 
 
 def _context_window(error: UpstreamError | None) -> bool:

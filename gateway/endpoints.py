@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
@@ -164,7 +164,7 @@ async def _read_json(request: Request, limit: int) -> dict[str, Any]:
             raise _too_large(limit)
         chunks.append(chunk)
     try:
-        body = json.loads(b"".join(chunks))
+        body = orjson.loads(b"".join(chunks))
     except ValueError:
         raise InvalidRequestError(
             "We could not parse the JSON body of your request. Send a JSON object "

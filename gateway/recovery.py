@@ -16,8 +16,9 @@ Two ways to continue on another target:
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+import orjson
 
 from gateway.providers.base import Call
 
@@ -56,7 +57,7 @@ class Continuation:
         self.forwarded: list[str] = []
 
     def feed(self, payload: bytes) -> list[bytes]:
-        chunk = json.loads(payload)
+        chunk = orjson.loads(payload)
         if self.stream_id:
             chunk["id"] = self.stream_id
         keep = bool(chunk.get("usage"))
@@ -64,7 +65,7 @@ class Continuation:
             keep = self._choice(choice) or keep
         if not keep:
             return []
-        return [json.dumps(chunk, ensure_ascii=False, separators=(",", ":")).encode()]
+        return [orjson.dumps(chunk)]
 
     def _choice(self, choice: dict[str, Any]) -> bool:
         """Rewrite one choice in place; True when it still carries something for the client."""

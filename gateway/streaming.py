@@ -9,9 +9,10 @@ and no `[DONE]`: a cut answer never looks complete, and the error names the orig
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
+
+import orjson
 
 from gateway import sse
 from gateway.dispatch import Control, Dispatcher, Outcome, StartedStream, next_chunk
@@ -48,10 +49,12 @@ class StreamAnswer:
         try:
             while True:
                 try:
-                    async with contextlib.aclosing(self._payloads(outcome.result)) as payloads:
-                        async for payload in payloads:
-                            for out in transform.feed(payload) if transform else (payload,):
-                                yield b"data: " + out + b"\n\n"
+                    async with contextlib.aclosing(self._batches(outcome.result)) as batches:
+                        async for batch in batches:
+                            if transform is not None:
+                                batch = [out for payload in batch for out in transform.feed(payload)]
+                            if batch:
+                                yield b"".join([b"data: " + payload + b"\n\n" for payload in batch])
                 except (UpstreamError, Diverged) as caught:
                     error = caught if isinstance(caught, UpstreamError) else _diverged(outcome.attempt.provider)
                     self._note_delivered(outcome, transform)
@@ -60,7 +63,7 @@ class StreamAnswer:
                     resumed = await self._resume(outcome, error)
                     if resumed is None:
                         self.exchange.error = original.kind
-                        yield sse.encode(json.dumps(self._error_body(original)).encode())
+                        yield sse.encode(orjson.dumps(self._error_body(original)))
                         return
                     outcome, transform = resumed
                     continue
@@ -75,13 +78,12 @@ class StreamAnswer:
         finally:
             self.dispatcher.observer.request_finished(self.exchange)
 
-    async def _payloads(self, started: StartedStream) -> AsyncGenerator[bytes, None]:
+    async def _batches(self, started: StartedStream) -> AsyncGenerator[list[bytes], None]:
         try:
-            for held in started.held:
-                yield held
-            idle = self.route.retry.stream_idle_timeout_s
-            while (payload := await next_chunk(started.chunks, idle, started.stream.provider)) is not None:
-                yield payload
+            if started.held:
+                yield started.held
+            while (batch := await next_chunk(started.chunks)) is not None:
+                yield batch
         finally:
             await started.chunks.aclose()  # closes the upstream response, also when abandoned mid-way
 

@@ -1,19 +1,26 @@
-"""The upstream HTTP client: one long-lived, pooled `httpx.AsyncClient` per provider.
+"""The upstream HTTP client: one long-lived, pooled connection pool per provider.
 
-httpx is the API (its transport seam is where tests and tracing plug in); the connection pool underneath
-is aiohttp's, through `httpx_aiohttp.AiohttpTransport`, because httpx's own pool costs 2-3x the CPU per
-request at 16-64 concurrent requests (issue 3's measurements; bench/ checks it). This module is the only
-place that knows; swapping the stack is a change here.
+httpx is the API (its `Request`/`Response` and transport seam, where tests and tracing plug in); the
+connection pool underneath is aiohttp's, through `httpx_aiohttp.AiohttpTransport`, because httpx's own
+pool costs 2-3x the CPU per request at 16-64 concurrent requests (issue 3's measurements).
+
+Requests go to the transport directly rather than through `httpx.AsyncClient`: the client's per-request
+work (URL parsing, merging headers and cookies, auth and redirect flows) cost ~25 us a request, more than
+the rest of our request path together (bench/), and a gateway must not carry one user's upstream cookies
+into another user's request anyway. This module is the only place that knows; changing the stack is a
+change here (bench/passthrough.py uses it too, so the benchmark's floor moves with it).
 """
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
+from gateway import __version__
 from gateway.config import ProviderConfig
 from gateway.errors import (
     UpstreamConnectionError,
@@ -22,25 +29,42 @@ from gateway.errors import (
     UpstreamUnreachableError,
 )
 
+USER_AGENT = f"llm-gateway/{__version__}"
 
-def make_client(config: ProviderConfig, transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
-    limits = httpx.Limits(
-        max_connections=config.max_connections,
-        max_keepalive_connections=config.max_keepalive_connections,
-        keepalive_expiry=config.keepalive_s,
-    )
-    timeout = httpx.Timeout(
-        connect=config.connect_timeout_s,
-        read=config.read_timeout_s or config.timeout_s,
-        write=config.timeout_s,
-        pool=config.timeout_s,
-    )
-    return httpx.AsyncClient(
-        transport=transport or AiohttpTransport(limits=limits, trust_env=False),
-        timeout=timeout,
-        follow_redirects=False,
-        trust_env=False,
-    )
+
+class Upstream:
+    """One provider's pooled connections. `send` returns a response whose body is still to be read."""
+
+    def __init__(self, config: ProviderConfig, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        limits = httpx.Limits(
+            max_connections=config.max_connections,
+            max_keepalive_connections=config.max_keepalive_connections,
+            keepalive_expiry=config.keepalive_s,
+        )
+        self.transport = transport or AiohttpTransport(limits=limits, trust_env=False)
+        self.timeout: dict[str, Any] = httpx.Timeout(
+            connect=config.connect_timeout_s,
+            read=config.read_timeout_s or config.timeout_s,
+            write=config.timeout_s,
+            pool=config.timeout_s,
+        ).as_dict()
+        self._urls: dict[str, httpx.URL] = {}
+
+    async def send(
+        self, method: str, url: str, headers: dict[str, str], content: bytes, read_timeout_s: float | None = None
+    ) -> httpx.Response:
+        """Send one request. `read_timeout_s` bounds the silence between two reads (a stream's idle limit)."""
+        parsed = self._urls.get(url)
+        if parsed is None:
+            parsed = self._urls[url] = httpx.URL(url)
+        timeout = self.timeout
+        if read_timeout_s is not None:
+            timeout = {**timeout, "read": min(read_timeout_s, timeout["read"] or read_timeout_s)}
+        request = httpx.Request(method, parsed, headers=headers, content=content, extensions={"timeout": timeout})
+        return await self.transport.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.transport.aclose()
 
 
 def classify(exc: BaseException, provider: str) -> UpstreamError:

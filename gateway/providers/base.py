@@ -15,21 +15,21 @@ Adding a provider: one module with a `HttpProvider` subclass, one entry in `REGI
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import importlib
 import json
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol
 
 import httpx
+import orjson
 
 from gateway.config import GatewayConfig, ProviderConfig
 from gateway.errors import UpstreamError, UpstreamProtocolError, UpstreamStatusError
 from gateway.sse import SSEDecoder, SSEEvent
-from gateway.upstream import classify, make_client
+from gateway.upstream import Upstream, classify
 
 Operation = Literal["chat", "text_completion", "embeddings"]
 
@@ -95,8 +95,12 @@ class StreamTranslator(Protocol):
 
 
 class Provider(Protocol):
+    """An upstream API. The caller bounds each call's duration (the dispatcher's attempt timeout, which
+    defaults to `timeout_s`); `idle_s` bounds the silence between two reads of a stream."""
+
     name: str
     type: ClassVar[str]
+    timeout_s: float
 
     @property
     def address(self) -> tuple[str, int]:
@@ -105,7 +109,9 @@ class Provider(Protocol):
 
     async def complete(self, call: Call, model: str, headers: dict[str, str] | None = None) -> Reply: ...
 
-    async def open_stream(self, call: Call, model: str, headers: dict[str, str] | None = None) -> UpstreamStream: ...
+    async def open_stream(
+        self, call: Call, model: str, headers: dict[str, str] | None = None, idle_s: float | None = None
+    ) -> UpstreamStream: ...
 
     async def aclose(self) -> None: ...
 
@@ -119,10 +125,11 @@ class HttpProvider:
 
     type: ClassVar[str]
 
-    def __init__(self, config: ProviderConfig, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, config: ProviderConfig, upstream: Upstream | None = None) -> None:
         self.name = config.name
         self.config = config
-        self.client = client or make_client(config)
+        self.upstream = upstream or Upstream(config)
+        self.timeout_s = config.timeout_s
         url = httpx.URL(config.base_url or "http://localhost")
         self.address = (url.host, url.port or (443 if url.scheme == "https" else 80))
 
@@ -144,49 +151,50 @@ class HttpProvider:
 
     async def complete(self, call: Call, model: str, headers: dict[str, str] | None = None) -> Reply:
         try:
-            async with asyncio.timeout(self.config.timeout_s):
-                response = await self._send(call, model, headers)
-                try:
-                    body = await response.aread()
-                finally:
-                    await response.aclose()
+            response = await self._send(call, model, headers, None)
+            try:
+                body = await response.aread()
+            finally:
+                await response.aclose()
         except httpx.HTTPError as exc:
-            raise classify(exc, self.name) from exc
-        except TimeoutError as exc:
             raise classify(exc, self.name) from exc
         if response.status_code >= 400:
             raise self.from_error(response.status_code, response.headers, body)
         return self.from_response(call, body)
 
-    async def open_stream(self, call: Call, model: str, headers: dict[str, str] | None = None) -> UpstreamStream:
+    async def open_stream(
+        self, call: Call, model: str, headers: dict[str, str] | None = None, idle_s: float | None = None
+    ) -> UpstreamStream:
         """Send the request and wait for the response headers; errors up to here can fail over."""
         try:
-            async with asyncio.timeout(self.config.timeout_s):
-                response = await self._send(call, model, headers)
-                if response.status_code >= 400:
-                    try:
-                        body = await response.aread()
-                    finally:
-                        await response.aclose()
-                    raise self.from_error(response.status_code, response.headers, body)
-        except (httpx.HTTPError, TimeoutError) as exc:
+            response = await self._send(call, model, headers, idle_s)
+            if response.status_code >= 400:
+                try:
+                    body = await response.aread()
+                finally:
+                    await response.aclose()
+                raise self.from_error(response.status_code, response.headers, body)
+        except httpx.HTTPError as exc:
             raise classify(exc, self.name) from exc
         return UpstreamStream(self.name, response, self.stream_translator(call))
 
-    async def _send(self, call: Call, model: str, headers: dict[str, str] | None) -> httpx.Response:
+    async def _send(
+        self, call: Call, model: str, headers: dict[str, str] | None, idle_s: float | None
+    ) -> httpx.Response:
         request = self.to_request(call, model)
         all_headers = {**request.headers, **headers} if headers else request.headers
-        return await self.client.send(
-            self.client.build_request(request.method, request.url, headers=all_headers, content=request.content),
-            stream=True,
-        )
+        # A stream's idle limit is the transport's read timeout: no timer per chunk on our side.
+        return await self.upstream.send(request.method, request.url, all_headers, request.content, idle_s)
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        await self.upstream.aclose()
 
 
 class UpstreamStream:
     """An open upstream stream. Iterate `chunks()` for OpenAI chunk payloads; it closes the response.
+
+    Payloads come in batches, one per network read: events that arrived together travel together, so a
+    fast upstream costs one write to the client per read rather than one per event (nothing waits).
 
     Raises an `UpstreamError` when the stream breaks, carries an error event, or ends before the upstream
     said the answer was complete, so the caller never mistakes a cut answer for a whole one.
@@ -199,19 +207,24 @@ class UpstreamStream:
         self.facts = translator.facts
         self.first_chunk_at: float | None = None
 
-    async def chunks(self) -> AsyncGenerator[bytes, None]:
+    async def chunks(self) -> AsyncGenerator[list[bytes], None]:
         decoder = SSEDecoder()
+        feed = self.translator.feed
         translator = self.translator
         try:
             async for raw in self.response.aiter_bytes():
-                for event in decoder.feed(raw):
-                    for payload in translator.feed(event):
-                        if self.first_chunk_at is None:
-                            self.first_chunk_at = time.monotonic()
-                        yield payload
-            for event in decoder.close():
-                for payload in translator.feed(event):
-                    yield payload
+                batch, error = _translate(decoder.feed(raw), feed)
+                if batch:
+                    if self.first_chunk_at is None:
+                        self.first_chunk_at = time.monotonic()
+                    yield batch
+                if error is not None:
+                    raise error
+            batch, error = _translate(decoder.close(), feed)
+            if batch:
+                yield batch
+            if error is not None:
+                raise error
         except httpx.HTTPError as exc:
             raise classify(exc, self.provider) from exc
         finally:
@@ -226,12 +239,26 @@ class UpstreamStream:
         await self.response.aclose()
 
 
+def _translate(
+    events: list[SSEEvent], feed: Callable[[SSEEvent], list[bytes]]
+) -> tuple[list[bytes], UpstreamError | None]:
+    """Translate one read's events. An error stops the batch but what came before it still goes out,
+    so the text the client has is exactly the text the translator saw."""
+    batch: list[bytes] = []
+    for event in events:
+        try:
+            batch += feed(event)
+        except UpstreamError as exc:
+            return batch, exc
+    return batch, None
+
+
 # -- helpers shared by translators ------------------------------------------------------------------
 
 
 def parse_json_object(body: bytes, provider: str) -> dict[str, Any]:
     try:
-        data = json.loads(body)
+        data = orjson.loads(body)
     except ValueError:
         data = None
     if not isinstance(data, dict):
@@ -299,8 +326,7 @@ def build_provider(config: ProviderConfig, transport: httpx.AsyncBaseTransport |
         raise ValueError(f'provider type "{config.type}" is not available in this version of the gateway')
     module_name, _, class_name = target.partition(":")
     cls: type[HttpProvider] = getattr(importlib.import_module(module_name), class_name)
-    client = make_client(config, transport) if transport is not None else None
-    return cls(config, client)
+    return cls(config, Upstream(config, transport) if transport is not None else None)
 
 
 def unavailable_types(config: GatewayConfig) -> list[str]:

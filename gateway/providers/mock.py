@@ -21,7 +21,7 @@ import httpx
 
 from gateway.config import ProviderConfig
 from gateway.providers.openai import OpenAIProvider
-from gateway.upstream import make_client
+from gateway.upstream import Upstream
 
 MOCK_URL = "http://mock.gateway.invalid/v1"
 
@@ -29,10 +29,10 @@ MOCK_URL = "http://mock.gateway.invalid/v1"
 class MockProvider(OpenAIProvider):
     type = "mock"
 
-    def __init__(self, config: ProviderConfig, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, config: ProviderConfig, upstream: Upstream | None = None) -> None:
         config = config.model_copy(update={"base_url": config.base_url or MOCK_URL})
         server = MockServer(config.token_delay_ms / 1000, config.embedding_dim)
-        super().__init__(config, client or make_client(config, httpx.MockTransport(server.handle)))
+        super().__init__(config, upstream or Upstream(config, httpx.MockTransport(server.handle)))
 
 
 class MockServer:

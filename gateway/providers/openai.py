@@ -6,11 +6,11 @@ The wire format is already ours, so translation is nearly the identity: the body
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import orjson
 
 from gateway.config import ProviderConfig
 from gateway.errors import UpstreamError, UpstreamProtocolError, UpstreamStreamError
@@ -24,6 +24,7 @@ from gateway.providers.base import (
     parse_json_object,
 )
 from gateway.sse import SSEEvent
+from gateway.upstream import USER_AGENT, Upstream
 
 PATHS = {"chat": "/chat/completions", "text_completion": "/completions", "embeddings": "/embeddings"}
 MAX_MALFORMED = 3  # unparsable events skipped in one stream before it counts as broken
@@ -39,10 +40,10 @@ def api_root(base_url: str) -> str:
 class OpenAIProvider(HttpProvider):
     type = "openai"
 
-    def __init__(self, config: ProviderConfig, client: httpx.AsyncClient | None = None) -> None:
-        super().__init__(config, client)
+    def __init__(self, config: ProviderConfig, upstream: Upstream | None = None) -> None:
+        super().__init__(config, upstream)
         self.root = api_root(config.base_url or "")
-        self.headers = {"content-type": "application/json", **config.headers}
+        self.headers = {"content-type": "application/json", "user-agent": USER_AGENT, **config.headers}
         if config.api_key:
             self.headers["authorization"] = f"Bearer {config.api_key}"
 
@@ -54,7 +55,7 @@ class OpenAIProvider(HttpProvider):
             # Ask for usage so every stream is accounted for; OpenAIStream removes that chunk again.
             options = call.body.get("stream_options")
             body["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
-        content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        content = orjson.dumps(body)
         return UpstreamRequest("POST", self.root + PATHS[call.operation], self.headers, content)
 
     # -- response -----------------------------------------------------------------------------------
@@ -95,7 +96,7 @@ class OpenAIStream:
             self.finished = True
             return []
         try:
-            chunk = json.loads(event.data)
+            chunk = orjson.loads(event.data)
         except ValueError:
             chunk = None
         if not isinstance(chunk, dict):
