@@ -18,14 +18,15 @@ import argparse
 import contextlib
 from collections.abc import AsyncIterator
 
+import httpx
 import uvicorn
 from starlette.applications import Starlette
-from starlette.background import BackgroundTask
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response, StreamingResponse
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from gateway.config import ProviderConfig
+from gateway.responses import EventStreamResponse
 from gateway.upstream import Upstream
 
 # Headers relayed to the upstream, and back to the client.
@@ -36,6 +37,14 @@ RESPONSE_HEADERS = ("content-type", "cache-control")
 def _wants_stream(body: bytes) -> bool:
     """A byte search, not a JSON parse: the floor must not pay for parsing."""
     return b'"stream": true' in body or b'"stream":true' in body
+
+
+async def _relay(response: httpx.Response) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in response.aiter_raw():
+            yield chunk
+    finally:
+        await response.aclose()
 
 
 def create_app(upstream: str, stream_upstream: str | None = None) -> Starlette:
@@ -61,12 +70,8 @@ def create_app(upstream: str, stream_upstream: str | None = None) -> Starlette:
         response = await state["upstream"].send("POST", stream_url if stream else json_url, headers, body)
         relayed = {name: value for name in RESPONSE_HEADERS if (value := response.headers.get(name)) is not None}
         if stream:
-            return StreamingResponse(
-                response.aiter_raw(),
-                status_code=response.status_code,
-                headers=relayed,
-                background=BackgroundTask(response.aclose),
-            )
+            sse_headers = {k: v for k, v in relayed.items() if k != "content-type"}  # the response sets it
+            return EventStreamResponse(_relay(response), sse_headers, response.status_code)  # type: ignore[return-value]
         try:
             content = await response.aread()
         finally:

@@ -5,8 +5,10 @@ The only module that wires concrete classes together; nothing imports it but the
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import signal
 import time
 from collections.abc import AsyncIterator, Mapping
 
@@ -17,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from gateway import __version__
 from gateway.config import ConfigError, GatewayConfig
 from gateway.dispatch import Dispatcher
 from gateway.endpoints import Endpoints, Gateway, error_response
@@ -24,6 +27,7 @@ from gateway.errors import GatewayError, InvalidRequestError
 from gateway.events import NoopObserver, Observer
 from gateway.middleware import RequestIdMiddleware
 from gateway.providers.base import HttpProvider, build_provider, unavailable_types
+from gateway.reload import Reloader
 from gateway.routing.health import CooldownPolicy, Health
 from gateway.routing.table import RouteTable
 
@@ -34,17 +38,26 @@ def build_gateway(
     config: GatewayConfig,
     transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
     observer: Observer | None = None,
+    *,
+    health: Health | None = None,
+    reuse: Mapping[str, HttpProvider] | None = None,
 ) -> tuple[Gateway, list[HttpProvider]]:
-    """Everything a config describes. `transports` replaces a provider's network transport (tests)."""
+    """Everything a config describes. `transports` replaces a provider's network transport (tests);
+    a reload passes the running `health` and the providers it may `reuse` as they are."""
     if problems := unavailable_types(config):
         raise ConfigError(config.source or "<config>", problems)
-    transports = transports or {}
-    providers = [build_provider(p, transports.get(p.name)) for p in config.providers]
+    transports, reuse = transports or {}, reuse or {}
+    providers = [reuse.get(p.name) or build_provider(p, transports.get(p.name)) for p in config.providers]
     table = RouteTable(config)
     observer = observer or NoopObserver()
     routing = config.routing
-    health = Health(CooldownPolicy(routing.failure_threshold, routing.cooldown_s, routing.cooldown_max_s,
-                                   routing.latency_decay))
+    policy = CooldownPolicy(routing.failure_threshold, routing.cooldown_s, routing.cooldown_max_s,
+                            routing.latency_decay)
+    if health is None:
+        health = Health(policy)
+    else:
+        health.policy = policy
+        health.keep_only(t.key for r in table.routes() for t in r.targets)
     dispatcher = Dispatcher(table, {p.name: p for p in providers}, observer, health, routing)
     gateway = Gateway(config, table, dispatcher, health, observer, config.secrets(), int(time.time()))
     return gateway, providers
@@ -54,14 +67,34 @@ def create_app(
     config: GatewayConfig,
     transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
 ) -> Starlette:
-    gateway, providers = build_gateway(config, transports)
-    endpoints = Endpoints(lambda: gateway)
+    telemetry = None
+    if config.telemetry.exporter != "none" or config.telemetry.prometheus:
+        from gateway.telemetry import start_telemetry  # imports opentelemetry only when it is used
+
+        telemetry = start_telemetry(config, __version__)
+    observer = telemetry.observer if telemetry else None
+    gateway, providers = build_gateway(config, transports, observer)
+
+    def rebuild(new: GatewayConfig, reuse: dict[str, HttpProvider]) -> tuple[Gateway, list[HttpProvider]]:
+        return build_gateway(new, transports, observer, health=reloader.gateway.health, reuse=reuse)
+
+    reloader = Reloader(gateway, providers, rebuild)
+    endpoints = Endpoints(reloader.current, reloader.reload)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # no signals off the main thread
+            loop.add_signal_handler(signal.SIGHUP, reloader.reload)
+        watcher = loop.create_task(reloader.watch()) if config.server.watch_config else None
         yield
-        for provider in providers:
-            await provider.aclose()
+        if watcher is not None:
+            watcher.cancel()
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.remove_signal_handler(signal.SIGHUP)
+        await reloader.aclose()
+        if telemetry is not None:
+            await telemetry.shutdown()  # flushes what is left; bounded even with the collector down
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -75,7 +108,7 @@ def create_app(
 
     async def bad_request(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, GatewayError)
-        return error_response(exc, gateway.secrets)
+        return error_response(exc, reloader.gateway.secrets)
 
     routes = [
         Route("/v1/chat/completions", endpoints.chat, methods=["POST"]),
@@ -85,12 +118,20 @@ def create_app(
         Route("/healthz", endpoints.healthz, methods=["GET"]),
         Route("/readyz", endpoints.readyz, methods=["GET"]),
         Route("/admin/status", endpoints.status, methods=["GET"]),
+        Route("/admin/reload", endpoints.reload, methods=["POST"]),
     ]
+    if telemetry is not None and telemetry.registry is not None:
+        routes.append(Route("/metrics", telemetry.metrics_endpoint, methods=["GET"]))
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error, Exception: unexpected, InvalidRequestError: bad_request},
     )
     app.add_middleware(RequestIdMiddleware)
-    app.state.gateway = gateway
+    if telemetry is not None and telemetry.server_spans is not None:
+        from gateway.telemetry import ServerSpanMiddleware
+
+        app.add_middleware(ServerSpanMiddleware, spans=telemetry.server_spans)  # outermost: sees every byte
+    app.state.reloader = reloader
+    app.state.telemetry = telemetry  # None when off; tests and the benchmark hook flush through it
     return app

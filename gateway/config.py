@@ -34,17 +34,29 @@ class ServerConfig(_Strict):
     port: int = Field(8080, ge=0, le=65535)
     max_request_bytes: int = Field(10 * 1024 * 1024, gt=0)
     shutdown_grace_s: float = Field(30.0, ge=0)
+    watch_config: bool = False  # reload when the config file changes (SIGHUP and POST /admin/reload always work)
     access_log: bool = False
 
 
 class TelemetryConfig(_Strict):
+    """[telemetry]. The standard OTEL_* environment variables override the OTLP keys (see config.example.toml)."""
+
     service_name: str = "llm-gateway"
     exporter: Literal["otlp", "console", "none"] = "none"
     otlp_endpoint: str = "http://127.0.0.1:4318"
     otlp_protocol: Literal["http/protobuf", "grpc"] = "http/protobuf"
     otlp_headers: dict[str, str] = {}
+    otlp_timeout_s: float = Field(10.0, gt=0)  # per export request, retries included
+    otlp_compression: Literal["none", "gzip"] = "none"
     metric_export_interval_ms: int = Field(5000, gt=0)
+    otlp_metrics: bool = True  # push metrics over OTLP too; off when Prometheus scrapes /metrics instead
+    trace_sample_ratio: float = Field(1.0, ge=0, le=1)  # share of traces recorded (a client's sampled flag wins)
+    resource_attributes: dict[str, str] = {}  # extra OTel resource attributes, e.g. deployment.environment.name
     capture_content: bool = False
+    content_max_chars: int = Field(8192, gt=0)  # each captured text is cut to this many characters
+    redact: str | None = Field(None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")  # "module:function" hook
+    prometheus: bool = False  # serve GET /metrics for Prometheus to scrape
+    provider_names: dict[str, str] = {}  # gen_ai.provider.name per configured provider, e.g. {"local" = "vllm"}
 
 
 class CacheConfig(_Strict):

@@ -11,7 +11,6 @@ for the model, which goes to the route's `context_window_fallbacks`. Every attem
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import random
 import time
@@ -20,7 +19,13 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from gateway.config import RetryConfig, RoutingConfig
-from gateway.errors import InvalidRequestError, UpstreamError, UpstreamStatusError, UpstreamTimeoutError
+from gateway.errors import (
+    RETRYABLE_STATUSES,
+    InvalidRequestError,
+    UpstreamError,
+    UpstreamStatusError,
+    UpstreamTimeoutError,
+)
 from gateway.events import Attempt, Exchange, Observer
 from gateway.providers.base import Call, Provider, Reply, UpstreamStream
 from gateway.routing.health import Health
@@ -246,7 +251,7 @@ class Dispatcher:
         plan.errors[target.key] = error
         if isinstance(error, UpstreamTimeoutError):
             plan.timed_out.add(target.key)  # it did not answer: not tried again for this request
-        if error.retryable:
+        if error.retryable and _transient(error):
             cooldown = self.health.failed(target.key, error.retry_after if status == 429 else None)
             if cooldown:
                 self.observer.target_cooldown(attempt.route, target.key, cooldown)
@@ -258,6 +263,8 @@ class Dispatcher:
 
     def _delay(self, error: UpstreamError, settings: RetryConfig, round_: int) -> float | None:
         """How long to wait before trying a target again; None when it asked for longer than we wait."""
+        if not _transient(error):
+            return None  # a 4xx moved on from (a rejected prefill, say) would come back the same
         if error.retry_after is not None:
             return error.retry_after if error.retry_after <= settings.retry_after_max_s else None
         return self.rng.uniform(0, min(settings.backoff_max_s, settings.backoff_base_s * 2**round_))
@@ -269,12 +276,18 @@ class Dispatcher:
     ) -> StartedStream:
         """Open a stream and read it up to its first content: until then, a failure can still go elsewhere
         without the client noticing."""
-        stream = await provider.open_stream(call, target.model, headers, settings.stream_idle_timeout_s)
+        ttft = settings.ttft_timeout_s
+        # Time to first token counts from the request: an upstream that never sends its headers is as late.
+        when = asyncio.get_running_loop().time() + ttft if ttft else None
+        try:
+            async with asyncio.timeout_at(when):
+                stream = await provider.open_stream(call, target.model, headers, settings.stream_idle_timeout_s)
+        except TimeoutError:
+            raise _no_first_token(provider.name, ttft) from None
         chunks = stream.chunks()
         held: list[bytes] = []
-        ttft = settings.ttft_timeout_s
         try:
-            async with asyncio.timeout(ttft) if ttft else contextlib.nullcontext():
+            async with asyncio.timeout_at(when):
                 while not stream.facts.content_started:
                     batch = await next_chunk(chunks)
                     if batch is None:
@@ -282,10 +295,7 @@ class Dispatcher:
                     held += batch
         except TimeoutError:
             await chunks.aclose()
-            raise UpstreamTimeoutError(
-                f"provider {provider.name} sent no first token within ttft_timeout_s={settings.ttft_timeout_s}",
-                provider=provider.name,
-            ) from None
+            raise _no_first_token(provider.name, ttft) from None
         except BaseException:
             await chunks.aclose()
             raise
@@ -321,8 +331,18 @@ async def next_chunk(chunks: AsyncGenerator[list[bytes], None]) -> list[bytes] |
 
 
 
+def _transient(error: UpstreamError) -> bool:
+    """A failure of the target (connection, timeout, 408/409/429/5xx), not a 4xx about the request itself."""
+    return not isinstance(error, UpstreamStatusError) or error.status in RETRYABLE_STATUSES or error.status >= 500
+
+
 def _context_window(error: UpstreamError | None) -> bool:
     return isinstance(error, UpstreamStatusError) and error.reason == "context_window"
+
+
+def _no_first_token(provider: str, ttft: float | None) -> UpstreamTimeoutError:
+    message = f"provider {provider} sent no first token within ttft_timeout_s={ttft}"
+    return UpstreamTimeoutError(message, provider=provider)
 
 
 def _timed_out(provider: str, timeout: float) -> UpstreamTimeoutError:

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 
 from gateway.config import GatewayConfig
 from gateway.dispatch import Control, Dispatcher
@@ -24,6 +24,7 @@ from gateway.errors import (
 )
 from gateway.events import Attempt, Exchange, Observer
 from gateway.providers.base import Call, Operation
+from gateway.responses import EventStreamResponse
 from gateway.routing.health import Health
 from gateway.routing.table import RouteTable
 from gateway.streaming import StreamAnswer
@@ -31,6 +32,7 @@ from gateway.wire import check_request
 
 log = logging.getLogger("gateway")
 
+Answer = Response | EventStreamResponse
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 
@@ -45,19 +47,24 @@ class Gateway:
     observer: Observer
     secrets: list[str]
     created: int
+    active: int = 0  # requests and streams in flight on this config (a reload waits for them)
+
+    def leave(self) -> None:
+        self.active -= 1
 
 
 class Endpoints:
-    def __init__(self, current: Callable[[], Gateway]) -> None:
+    def __init__(self, current: Callable[[], Gateway], reload: Callable[[], Any] | None = None) -> None:
         self.current = current
+        self._reload = reload
 
-    async def chat(self, request: Request) -> Response:
+    async def chat(self, request: Request) -> Answer:
         return await self._proxy(request, "chat")
 
-    async def completions(self, request: Request) -> Response:
+    async def completions(self, request: Request) -> Answer:
         return await self._proxy(request, "text_completion")
 
-    async def embeddings(self, request: Request) -> Response:
+    async def embeddings(self, request: Request) -> Answer:
         return await self._proxy(request, "embeddings")
 
     async def models(self, request: Request) -> Response:
@@ -80,6 +87,18 @@ class Endpoints:
             return JSONResponse({"status": "unready", "routes_without_usable_target": stuck}, status_code=503)
         return JSONResponse({"status": "ready", "routes": len(gateway.table.names())})
 
+    async def reload(self, request: Request) -> Response:
+        """Reload the config file now; an invalid file is refused and the running config stays."""
+        if denied := _admin_denied(request, self.current()):
+            return denied
+        if self._reload is None:
+            return JSONResponse({"status": "unavailable"}, status_code=404)
+        result = self._reload()
+        if not result.ok:
+            return JSONResponse({"status": "refused", "problems": result.problems}, status_code=400)
+        source = self.current().config.source
+        return JSONResponse({"status": "reloaded", "warnings": result.warnings, "config": source})
+
     async def status(self, request: Request) -> Response:
         """Each route's targets: healthy or cooling (for how long), in flight, latency, recent errors."""
         gateway = self.current()
@@ -97,8 +116,19 @@ class Endpoints:
 
     # -- the proxy path -------------------------------------------------------------------------------
 
-    async def _proxy(self, request: Request, operation: Operation) -> Response:
-        gateway = self.current()
+    async def _proxy(self, request: Request, operation: Operation) -> Answer:
+        gateway = self.current()  # this request finishes on this config, whatever a reload does meanwhile
+        gateway.active += 1
+        streaming = False
+        try:
+            response = await self._answer(request, operation, gateway)
+            streaming = isinstance(response, EventStreamResponse)
+            return response
+        finally:
+            if not streaming:
+                gateway.active -= 1
+
+    async def _answer(self, request: Request, operation: Operation, gateway: Gateway) -> Answer:
         request_id = request.scope.get("state", {}).get("request_id", "")
         exchange = Exchange(request_id, operation)
         request.scope["state"]["exchange"] = exchange  # read by the server-span middleware when it ends
@@ -115,9 +145,10 @@ class Endpoints:
             if call.stream:
                 started = await gateway.dispatcher.open_stream(exchange, route, call, control)
                 answer = StreamAnswer(gateway.dispatcher, exchange, route, call, control, started, gateway.secrets)
+                answer.on_end = gateway.leave
                 exchange.status = 200
                 headers = {**SSE_HEADERS, **_answer_headers(exchange, started.attempt)}
-                return StreamingResponse(answer.events(), media_type="text/event-stream", headers=headers)
+                return EventStreamResponse(answer.events(), headers)
             outcome = await gateway.dispatcher.complete(exchange, route, call, control)
             exchange.status = 200
             gateway.observer.request_finished(exchange)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class SSEEvent:
     data: bytes
     event: str | None = None
@@ -32,6 +32,25 @@ class SSEDecoder:
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         buffer = self._buffer + chunk
+        if b"\r" not in buffer and not self._data and self._event is None:
+            return self._feed_fast(buffer)
+        return self._feed_lines(buffer)
+
+    def _feed_fast(self, buffer: bytes) -> list[SSEEvent]:
+        """The common framing, `data: <one line>\n\n` per event, without walking line by line."""
+        *blocks, rest = buffer.split(b"\n\n")
+        events: list[SSEEvent] = []
+        for i, block in enumerate(blocks):
+            if block.startswith(b"data: ") and b"\n" not in block:
+                events.append(SSEEvent(block[6:]))
+            elif block:
+                # Anything else (comments, event names, multi-line data): the general parser from here on.
+                remainder = b"\n\n".join(blocks[i:]) + b"\n\n" + rest
+                return events + self._feed_lines(remainder)
+        self._buffer = rest
+        return events
+
+    def _feed_lines(self, buffer: bytes) -> list[SSEEvent]:
         hold = b""
         if b"\r" in buffer:
             # A "\r" at the very end may be the first half of "\r\n": decide when more arrives.

@@ -9,7 +9,7 @@ and no `[DONE]`: a cut answer never looks complete, and the error names the orig
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
 import orjson
@@ -42,6 +42,7 @@ class StreamAnswer:
         self.outcome = outcome
         self.secrets = secrets
         self.delivered: list[str] = []  # choice-0 text the client has received
+        self.on_end: Callable[[], None] | None = None  # called once, when the stream is over
 
     async def events(self) -> AsyncIterator[bytes]:
         outcome, transform = self.outcome, None
@@ -77,6 +78,8 @@ class StreamAnswer:
             raise
         finally:
             self.dispatcher.observer.request_finished(self.exchange)
+            if self.on_end is not None:
+                self.on_end()
 
     async def _batches(self, started: StartedStream) -> AsyncGenerator[list[bytes], None]:
         try:
@@ -135,6 +138,8 @@ class StreamAnswer:
 
 
 def _diverged(provider: str) -> UpstreamProtocolError:
-    return UpstreamProtocolError(
+    error = UpstreamProtocolError(
         f"provider {provider} regenerated a different answer than the one already sent", provider=provider
     )
+    error.retryable = False  # a different answer is no failure of the target: its health is left alone
+    return error

@@ -9,6 +9,14 @@ empty every request is answered normally. ``GET`` requests (``/v1/models``) neve
 so background health probes cannot eat a scripted failure. Stream-only behaviours (``Malformed``, ``NoDone``,
 ``SlowTokens``, ``Silent``) leave a non-stream request answered normally.
 
+``fake.always`` is a behaviour applied to every POST request while the queue is empty (``Fail(503)`` for an
+upstream that is down, ``Stall(0.05)`` for a slow one); ``None`` (default) answers normally.
+
+Assistant prefill: when the last message of a chat request has role ``assistant``, the fake continues that
+text: it answers with only what follows it in its reply, when its reply starts with it (otherwise it answers
+with its whole reply). With ``fake.reject_prefill = True`` it answers such a request with a 400 instead, like
+a server that does not accept a trailing assistant message.
+
 ``fake.disconnects`` counts responses the client abandoned before they finished: streams cut short by the
 client, and ``Stall``-ed requests whose client gave up during the stall.
 """
@@ -75,9 +83,10 @@ class CutAfter:
 
 @dataclass(frozen=True)
 class Malformed:
-    """Stream: send ``data: {not json`` after ``after`` content events, then carry on normally."""
+    """Stream: send ``data: {not json`` (``count`` times) after ``after`` content events, then carry on normally."""
 
     after: int = 0
+    count: int = 1
 
 
 @dataclass(frozen=True)
@@ -120,7 +129,8 @@ class Recorded:
     json: Any  # the parsed body, or None when empty or not JSON
     body: bytes
     query: str = ""
-    behaviour: Behaviour | None = None  # the scripted behaviour this request consumed, if any
+    behaviour: Behaviour | None = None  # the scripted behaviour this request consumed (or `always`), if any
+    received_at: float = field(default_factory=time.monotonic)  # when the fake read the request
 
 
 # --------------------------------------------------------------------------- wire helpers
@@ -180,6 +190,16 @@ def split_words(text: str) -> list[str]:
 def _split_arguments(arguments: str) -> list[str]:
     size = max(1, min(4, len(arguments) // 2))
     return [arguments[i : i + size] for i in range(0, len(arguments), size)] or [""]
+
+
+def _prefill(body: dict[str, Any]) -> str | None:
+    """The text of a trailing assistant message (a prefill to continue), if the request ends with one."""
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages or not isinstance(messages[-1], dict):
+        return None
+    if messages[-1].get("role") != "assistant" or messages[-1].get("tool_calls"):
+        return None
+    return _content_text(messages[-1].get("content"))
 
 
 def _content_text(content: Any) -> str:
@@ -274,7 +294,8 @@ class _EventStream:
             if isinstance(behaviour, CutAfter) and k == min(behaviour.chunks, len(self.body)):
                 raise AbortConnection(f"CutAfter({behaviour.chunks})")
             if isinstance(behaviour, Malformed) and k == min(behaviour.after, len(self.body)):
-                await emit(MALFORMED_EVENT)
+                for _ in range(behaviour.count):
+                    await emit(MALFORMED_EVENT)
             if isinstance(behaviour, Silent) and k == min(behaviour.after, len(self.body)):
                 await asyncio.sleep(behaviour.seconds)
             if k < len(self.body):
@@ -327,6 +348,8 @@ class FakeOpenAI:
         self.models = list(models)
         self.embedding_dimensions = embedding_dimensions
         self.tool_arguments: dict[str, Any] | None = None  # None: {"city": "Paris"} if the tool has "city", else {}
+        self.always: Behaviour | None = None  # applied to every POST while the queue is empty
+        self.reject_prefill = False  # True: a trailing assistant message is answered with a 400
         self.requests: list[Recorded] = []
         self.disconnects = 0
         self._queue: deque[Behaviour] = deque()
@@ -373,6 +396,8 @@ class FakeOpenAI:
             self.disconnects = 0
             self.reply = self._initial_reply
             self.tool_arguments = None
+            self.always = None
+            self.reject_prefill = False
 
     def wait_for_disconnects(self, count: int = 1, timeout: float = 2.0) -> bool:
         """Block (in a sync test) until ``disconnects >= count``; False on timeout."""
@@ -412,6 +437,8 @@ class FakeOpenAI:
         with self._lock:
             if consume and self._queue:
                 behaviour = self._queue.popleft()
+            elif consume:
+                behaviour = self.always
         recorded = Recorded(
             method=request.method,
             path=request.url.path,
@@ -464,7 +491,11 @@ class FakeOpenAI:
         return JSONResponse(payload, headers=headers)
 
     def _reply_pieces(self, body: dict[str, Any], behaviour: Behaviour | None) -> tuple[list[str], str]:
-        pieces = split_words(behaviour.text if isinstance(behaviour, Reply) else self.reply)
+        text = behaviour.text if isinstance(behaviour, Reply) else self.reply
+        prefill = _prefill(body)
+        if prefill and text.startswith(prefill):
+            text = text[len(prefill) :]  # continue the assistant's text: only what follows it
+        pieces = split_words(text)
         limit = body.get("max_completion_tokens", body.get("max_tokens"))
         if isinstance(limit, int) and not isinstance(limit, bool) and 0 <= limit < len(pieces):
             return pieces[:limit], "length"
@@ -501,6 +532,8 @@ class FakeOpenAI:
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
             return _error(400, "'messages' must be a non-empty array", param="messages")
+        if self.reject_prefill and _prefill(body) is not None:
+            return _error(400, "This model does not support a final assistant message (prefill).", param="messages")
         base = {
             "id": f"chatcmpl-fake-{n}",
             "object": "chat.completion",
