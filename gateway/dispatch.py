@@ -3,7 +3,9 @@
 For one request: each target of the route once, in the strategy's order, moving on at once when one
 fails with a connection error, a timeout, 408, 409, 429 or 5xx; then, while the budget lasts, each of
 them again after a backoff (full jitter) or the `Retry-After` it asked for, if short; then the route's
-fallback routes the same way. Any other 4xx goes back to the client at once, except a prompt too long
+fallback routes the same way. A route whose targets are all cooling down is passed over while a later
+route has a usable target (only when none has is the soonest to recover tried). Any other 4xx goes back
+to the client at once, except a prompt too long
 for the model, which goes to the route's `context_window_fallbacks`. Every attempt is recorded on the
 `Exchange` and reported to the `Observer`; every outcome updates the targets' health.
 """
@@ -275,27 +277,29 @@ class Dispatcher:
         self, provider: Provider, call: Call, target: Target, headers: dict[str, str] | None, settings: RetryConfig
     ) -> StartedStream:
         """Open a stream and read it up to its first content: until then, a failure can still go elsewhere
-        without the client noticing."""
+        without the client noticing. `ttft_timeout_s` counts from the request: an upstream that never sends
+        its headers is as late as one that never sends a token."""
         ttft = settings.ttft_timeout_s
-        # Time to first token counts from the request: an upstream that never sends its headers is as late.
-        when = asyncio.get_running_loop().time() + ttft if ttft else None
+        if ttft is None:  # the common case: no timer at all
+            return await self._first_content(provider, call, target, headers, settings)
         try:
-            async with asyncio.timeout_at(when):
-                stream = await provider.open_stream(call, target.model, headers, settings.stream_idle_timeout_s)
+            async with asyncio.timeout(ttft):
+                return await self._first_content(provider, call, target, headers, settings)
         except TimeoutError:
             raise _no_first_token(provider.name, ttft) from None
+
+    async def _first_content(
+        self, provider: Provider, call: Call, target: Target, headers: dict[str, str] | None, settings: RetryConfig
+    ) -> StartedStream:
+        stream = await provider.open_stream(call, target.model, headers, settings.stream_idle_timeout_s)
         chunks = stream.chunks()
         held: list[bytes] = []
         try:
-            async with asyncio.timeout_at(when):
-                while not stream.facts.content_started:
-                    batch = await next_chunk(chunks)
-                    if batch is None:
-                        break
-                    held += batch
-        except TimeoutError:
-            await chunks.aclose()
-            raise _no_first_token(provider.name, ttft) from None
+            while not stream.facts.content_started:
+                batch = await next_chunk(chunks)
+                if batch is None:
+                    break
+                held += batch
         except BaseException:
             await chunks.aclose()
             raise

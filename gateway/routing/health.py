@@ -112,9 +112,12 @@ class Health:
         else:
             length = self.policy.cooldown_s
         length = max(length, min(retry_after or 0.0, self.policy.cooldown_max_s))
-        state.cooldown_s = length
-        state.cooldown_until = self.clock() + length
-        return length
+        # Failures of requests already in flight (or sent while every target was cooling) never shorten a
+        # cooldown that is running; only a failed probe makes it longer.
+        until = max(state.cooldown_until, self.clock() + length)
+        state.cooldown_s = max(length, state.cooldown_s) if not was_probe else length
+        state.cooldown_until = until
+        return until - self.clock()
 
     def released(self, key: str) -> None:
         """The attempt ended without a verdict on the target (the client left): free a probe slot."""

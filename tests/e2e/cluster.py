@@ -1,11 +1,12 @@
 """Several fake upstreams, each on its own loopback port, and a real gateway in front of them.
 
-    with running_cluster() as cluster:
+    with ExitStack() as stack, running_cluster(stack) as cluster:
         a, b = cluster.fake("a"), cluster.fake("b", reply="Other words.")
         gateway = cluster.gateway(route("chat", "a/model-a", "b/model-b", strategy="round_robin"))
 
 Providers are named after their fake; `route()` writes a `[[routes]]` table from "provider/model*weight"
-specs. Everything stops together at the end (uvicorn takes ~0.2 s to stop; in parallel that is paid once).
+specs. When the cluster ends every server is told to stop at once, and `stack` waits for them when it closes:
+uvicorn takes ~0.2 s to stop, so a module-wide stack lets the next test start meanwhile.
 """
 
 from __future__ import annotations
@@ -52,7 +53,9 @@ class Cluster:
 
     def gateway(self, routes: str, **routing: Any) -> RunningServer:
         settings = {**ROUTING, **routing}
-        text = "[routing]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in settings.items())
+        # No cache: these tests send identical requests and count where each one went.
+        text = '[cache]\nbackend = "none"\n[routing]\n'
+        text += "".join(f"{k} = {json.dumps(v)}\n" for k, v in settings.items())
         text += "".join(self.providers) + routes
         server = self.stack.enter_context(run_server(create_app(parse_config(text))))
         self.servers.append(server)
@@ -66,14 +69,13 @@ class Cluster:
 
 
 @contextmanager
-def running_cluster() -> Iterator[Cluster]:
-    with ExitStack() as stack:
-        cluster = Cluster(stack)
-        try:
-            yield cluster
-        finally:
-            for server in cluster.servers:
-                server.server.should_exit = True
+def running_cluster(stack: ExitStack) -> Iterator[Cluster]:
+    cluster = Cluster(stack)
+    try:
+        yield cluster
+    finally:
+        for server in cluster.servers:
+            server.server.should_exit = True
 
 
 def route(model: str, *targets: str, strategy: str = "weighted", **keys: Any) -> str:

@@ -11,6 +11,7 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import ExitStack
 from typing import Any
 
 import httpx
@@ -25,9 +26,16 @@ MESSAGES: list[Any] = [{"role": "user", "content": "hi"}]
 CHAT_URL = "/v1/chat/completions"
 
 
+@pytest.fixture(scope="module")
+def servers() -> Iterator[ExitStack]:
+    """Waits for the servers of the module's tests to stop, once, at the end (see cluster.py)."""
+    with ExitStack() as stack:
+        yield stack
+
+
 @pytest.fixture
-def cluster() -> Iterator[Cluster]:
-    with running_cluster() as running:
+def cluster(servers: ExitStack) -> Iterator[Cluster]:
+    with running_cluster(servers) as running:
         yield running
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import ExitStack
 from typing import Any
 
 import httpx
@@ -35,9 +36,16 @@ TWO = route("chat", "a/ma*2", "b/mb", strategy="round_robin")
 THREE = route("chat", "a/ma*3", "b/mb*2", "c/mc", strategy="round_robin")
 
 
+@pytest.fixture(scope="module")
+def servers() -> Iterator[ExitStack]:
+    """Waits for the servers of the module's tests to stop, once, at the end (see cluster.py)."""
+    with ExitStack() as stack:
+        yield stack
+
+
 @pytest.fixture
-def cluster() -> Iterator[Cluster]:
-    with running_cluster() as running:
+def cluster(servers: ExitStack) -> Iterator[Cluster]:
+    with running_cluster(servers) as running:
         yield running
 
 
@@ -256,6 +264,22 @@ def test_a_cut_text_completion_stream_is_continued_by_regeneration(cluster: Clus
     a.enqueue(CutAfter(3))
     answer = stream(gateway, {"model": "chat", "prompt": "Once", "stream": True}, path="/v1/completions")
     assert answer.done and answer.error is None and answer.text == REPLY
+
+
+def test_a_cut_stream_is_continued_on_a_fallback_route(cluster: Cluster) -> None:
+    a, backup = fakes(cluster, "a", "backup", backup="prefill = true")
+    gateway = cluster.gateway(route("chat", "a/ma", fallbacks=["spare"]) + route("spare", "backup/backup-model"))
+    a.enqueue(CutAfter(3))
+    assert_whole(stream(gateway))
+    assert backup.last.json["model"] == "backup-model"
+    assert last_message(backup) == {"role": "assistant", "content": "The quick brown"}
+
+    a.enqueue(CutAfter(3))
+    with httpx.stream("POST", gateway.url + "/v1/chat/completions", json=BODY,
+                      headers={"x-gateway-fallbacks": "off"}, timeout=5) as response:
+        events = [line[6:] for line in response.iter_lines() if line.startswith("data: ")]
+    assert "[DONE]" not in events and "error" in json.loads(events[-1])  # kept on its route: nothing left
+    assert len(backup.requests) == 1
 
 
 def test_a_prefill_rejected_moves_on_to_the_next_target(cluster: Cluster) -> None:

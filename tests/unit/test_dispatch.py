@@ -46,9 +46,19 @@ class Upstream:
         self.script: list[Answer] = []
         self.always: Answer | None = None
         self.models: list[str] = []
-        self.during: Callable[[], None] | None = None  # called while a request is being answered
+        self.during: Callable[[], None] | None = None  # called as a request is answered, and as it ends
+        self.active = 0  # requests being answered right now
 
     async def handle(self, request: httpx.Request) -> httpx.Response:
+        self.active += 1
+        try:
+            return await self._answer(request)
+        finally:
+            if self.during is not None:
+                self.during()
+            self.active -= 1
+
+    async def _answer(self, request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content)
         self.models.append(body["model"])
         answer = self.script.pop(0) if self.script else self.always or Answer()
@@ -463,3 +473,31 @@ async def test_in_flight_is_counted_during_the_call_and_released_after(rig_facto
     results = await asyncio.gather(*(rig.complete() for _ in range(5)), return_exceptions=True)
     assert len([r for r in results if isinstance(r, UpstreamError)]) == 1  # the 400
     assert max(seen) >= 2 and rig.health.get("a/ma").in_flight == 0
+
+
+async def test_in_flight_stays_exact_under_concurrency_failures_and_cancellation(
+    rig_factory: Callable[[str], Rig],
+) -> None:
+    routes = route("chat", "a/m*1", "b/m*1", "c/m*1", strategy="least_busy", attempt_timeout_s=0.1)
+    rig = rig_factory(config_text(routes, failure_threshold=1000))
+    undercounts: list[str] = []
+    for name, upstream in rig.upstreams.items():
+
+        def check(name: str = name, upstream: Upstream = upstream) -> None:
+            # a target's in-flight count covers at least the requests it is answering (an extra `end` would not)
+            if rig.health.get(f"{name}/m").in_flight < upstream.active:
+                undercounts.append(name)
+
+        upstream.during = check
+    rig.upstreams["a"].always = Answer(500)
+    rig.upstreams["b"].script = [Answer(hang=True)] * 20 + [Answer(503)] * 20
+    tasks = [asyncio.create_task(rig.complete()) for _ in range(100)]
+    await asyncio.sleep(0.02)
+    for task in tasks[::7]:
+        task.cancel()  # clients that leave while their attempt is under way
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert undercounts == []
+    assert all(isinstance(r, tuple | asyncio.CancelledError) for r in results), results
+    assert sum(isinstance(r, tuple) for r in results) >= 80
+    assert {k: rig.health.get(f"{k}/m").in_flight for k in "abc"} == {"a": 0, "b": 0, "c": 0}
+    assert not any(rig.health.get(f"{k}/m").probing for k in "abc")

@@ -157,3 +157,19 @@ def test_keep_only_forgets_removed_targets(health: Health) -> None:
     health.keep_only([KEY])
     assert not health.usable(KEY)
     assert health.snapshot("gone/m")["in_flight"] == 0
+
+
+def test_failures_while_cooling_never_shorten_nor_escalate_the_cooldown() -> None:
+    from gateway.routing.health import CooldownPolicy, FakeClock, Health
+
+    clock = FakeClock()
+    health = Health(CooldownPolicy(failure_threshold=1, cooldown_s=10, cooldown_max_s=100), clock)
+    health.failed("t")  # cools until 10
+    clock.now = 5
+    health.failed("t")  # a request that was in flight (or forced while all cooled) fails too
+    health.failed("t")
+    assert health.get("t").cooldown_until == 15  # from the latest failure, base length: no doubling burst
+    clock.now = 16
+    health.begin("t")  # the probe
+    health.failed("t")
+    assert health.get("t").cooldown_until == 16 + 20  # a failed probe doubles
