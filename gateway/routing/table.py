@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gateway.config import GatewayConfig, RetryConfig, RouteConfig
 
@@ -13,10 +13,10 @@ class Target:
     model: str
     weight: float = 1.0
     prefill: bool = False  # accepts a trailing assistant message to continue (resumes cut streams)
+    key: str = field(init=False, compare=False)  # "provider/model", the health and status key
 
-    @property
-    def key(self) -> str:
-        return f"{self.provider}/{self.model}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", f"{self.provider}/{self.model}")  # read on every request: made once
 
 
 @dataclass(frozen=True, slots=True)
