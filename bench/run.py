@@ -47,6 +47,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--ready-timeout", type=float, default=20.0, help="seconds a server gets to start")
     parser.add_argument("--output", default=str(targets.BENCH_DIR / "results" / "latest.json"), help="JSON results")
     parser.add_argument("--keep-workdir", action="store_true", help="keep the temp dir (configs, server logs)")
+    parser.add_argument(
+        "--telemetry", default="none",
+        help="the gateway's [telemetry]: none | console | otlp-dead | otlp:URL (default none; see bench/README.md)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.duration = 2.0
@@ -113,7 +117,9 @@ class Bench:
         if name == "passthrough":
             target = targets.passthrough_target(python, port, nginx.json_base, nginx.stream_base, core)
         else:
-            target = targets.gateway_target(python, port, nginx.json_base, nginx.stream_base, core, self.workdir)
+            target = targets.gateway_target(
+                python, port, nginx.json_base, nginx.stream_base, core, self.workdir, self.args.telemetry
+            )
         child = Child(name, target.argv, self.workdir / f"{name}.log", cwd=targets.REPO_ROOT)
         self.children.append(child)
         return child, port
@@ -184,6 +190,7 @@ class Bench:
             "warmup_s": self.args.warmup,
             "concurrency": self.args.concurrency,
             "wrk_threads": 1,
+            "gateway_telemetry": self.args.telemetry,
             "pinning": {"servers_under_test": self.server_core, "nginx_and_wrk": self.load_core},
             "request_bodies": self.bodies,
             "nginx": first_line([self.nginx_bin, "-v"]),

@@ -20,6 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway import __version__
+from gateway.cache import ResponseCache, build_cache
 from gateway.config import ConfigError, GatewayConfig
 from gateway.dispatch import Dispatcher
 from gateway.endpoints import Endpoints, Gateway, error_response
@@ -41,9 +42,10 @@ def build_gateway(
     *,
     health: Health | None = None,
     reuse: Mapping[str, HttpProvider] | None = None,
+    cache: ResponseCache | None = None,
 ) -> tuple[Gateway, list[HttpProvider]]:
     """Everything a config describes. `transports` replaces a provider's network transport (tests);
-    a reload passes the running `health` and the providers it may `reuse` as they are."""
+    a reload passes the running `health`, and the providers and `cache` it may `reuse` as they are."""
     if problems := unavailable_types(config):
         raise ConfigError(config.source or "<config>", problems)
     transports, reuse = transports or {}, reuse or {}
@@ -59,7 +61,8 @@ def build_gateway(
         health.policy = policy
         health.keep_only(t.key for r in table.routes() for t in r.targets)
     dispatcher = Dispatcher(table, {p.name: p for p in providers}, observer, health, routing)
-    gateway = Gateway(config, table, dispatcher, health, observer, config.secrets(), int(time.time()))
+    cache = cache or build_cache(config.cache, observer)
+    gateway = Gateway(config, table, dispatcher, health, observer, config.secrets(), int(time.time()), cache)
     return gateway, providers
 
 
@@ -76,7 +79,15 @@ def create_app(
     gateway, providers = build_gateway(config, transports, observer)
 
     def rebuild(new: GatewayConfig, reuse: dict[str, HttpProvider]) -> tuple[Gateway, list[HttpProvider]]:
-        return build_gateway(new, transports, observer, health=reloader.gateway.health, reuse=reuse)
+        old = reloader.gateway
+        cache = old.cache if new.cache == old.config.cache else None  # the same [cache] keeps its entries
+        built = build_gateway(new, transports, observer, health=old.health, reuse=reuse, cache=cache)
+        if old.cache is not None and old.cache is not built[0].cache:
+            retired.add(task := asyncio.get_running_loop().create_task(old.cache.aclose()))
+            task.add_done_callback(retired.discard)
+        return built
+
+    retired: set[asyncio.Task[None]] = set()
 
     reloader = Reloader(gateway, providers, rebuild)
     endpoints = Endpoints(reloader.current, reloader.reload)
@@ -93,6 +104,8 @@ def create_app(
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.remove_signal_handler(signal.SIGHUP)
         await reloader.aclose()
+        if reloader.gateway.cache is not None:
+            await reloader.gateway.cache.aclose()
         if telemetry is not None:
             await telemetry.shutdown()  # flushes what is left; bounded even with the collector down
 
@@ -119,6 +132,7 @@ def create_app(
         Route("/readyz", endpoints.readyz, methods=["GET"]),
         Route("/admin/status", endpoints.status, methods=["GET"]),
         Route("/admin/reload", endpoints.reload, methods=["POST"]),
+        Route("/admin/cache/purge", endpoints.purge_cache, methods=["POST"]),
     ]
     if telemetry is not None and telemetry.registry is not None:
         routes.append(Route("/metrics", telemetry.metrics_endpoint, methods=["GET"]))

@@ -131,9 +131,14 @@ def banner(config: GatewayConfig, path: str, workers: int) -> str:
         fallbacks = f"  fallbacks: {', '.join(r.fallbacks)}" if r.fallbacks else ""
         lines.append(f"  {r.model:<24} -> {targets}{fallbacks}")
     if telemetry.exporter == "otlp":
-        lines.append(f"telemetry: OTLP {telemetry.otlp_protocol} to {telemetry.otlp_endpoint}")
+        where = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or telemetry.otlp_endpoint
+        shown = f"telemetry: OTLP {os.environ.get('OTEL_EXPORTER_OTLP_PROTOCOL') or telemetry.otlp_protocol} to {where}"
     else:
-        lines.append(f"telemetry: {telemetry.exporter}")
+        shown = f"telemetry: {telemetry.exporter}" + (" (one line per request below)"
+                                                      if telemetry.exporter == "console" else "")
+    extras = [text for on, text in ((telemetry.prometheus, "metrics at /metrics"),
+                                    (telemetry.capture_content, "content capture ON")) if on]
+    lines.append(shown + (f"; {', '.join(extras)}" if extras else ""))
     lines.append(f"cache: {config.cache.backend}")
     if workers > 1:
         lines.append(f"note: with {workers} workers, per-process state (memory cache, target health, "

@@ -60,10 +60,23 @@ class TelemetryConfig(_Strict):
 
 
 class CacheConfig(_Strict):
-    backend: Literal["memory", "redis", "none"] = "none"
+    """[cache]: answers to identical requests (gateway/cache/). With no [cache] section nothing is cached;
+    a section that does not name a `backend` gets the memory backend."""
+
+    backend: Literal["memory", "redis", "none"] = "memory"
     ttl_s: float = Field(600, gt=0)
-    max_entries: int = Field(10000, gt=0)
+    max_entries: int = Field(10000, gt=0)  # memory backend
+    max_bytes: int = Field(256 * 1024 * 1024, gt=0)  # memory backend: total size of the stored answers
+    max_entry_bytes: int = Field(1024 * 1024, gt=0)  # a larger answer is not stored
     redis_url: str = "redis://127.0.0.1:6379/0"
+    key_prefix: str = "llm-gateway:cache:"  # every key the cache writes to Redis starts with this
+    redis_timeout_s: float = Field(0.25, gt=0)  # per Redis command; slower counts as a miss
+    redis_retry_s: float = Field(1.0, ge=0)  # after a Redis failure, it is left alone this long
+    lock_wait_s: float = Field(5.0, ge=0)  # redis: wait this long for another replica's identical call
+    shared: bool = False  # true: one cache for every gateway key; false: each key has its own entries
+    ignore_fields: list[str] = ["user"]  # request fields left out of the identity
+    deterministic_only: bool = False  # true: cache only requests with temperature 0 or a seed
+    coalesce: bool = True  # concurrent identical misses make one upstream call
 
 
 class ProviderConfig(_Strict):
@@ -137,6 +150,8 @@ class RouteConfig(_Strict):
     retry_after_max_s: float | None = Field(None, ge=0)
     ttft_timeout_s: float | None = Field(None, gt=0)
     stream_idle_timeout_s: float | None = Field(None, gt=0)
+    cache: bool = True  # false: this route's answers are never cached
+    cache_ttl_s: float | None = Field(None, gt=0)  # this route's entries live this long instead of [cache] ttl_s
 
     def retry(self, defaults: RetryConfig) -> RetryConfig:
         """This route's retry settings: its own keys over the [routing] defaults."""
@@ -162,7 +177,7 @@ class KeyConfig(_Strict):
 class GatewayConfig(_Strict):
     server: ServerConfig = ServerConfig()
     telemetry: TelemetryConfig = TelemetryConfig()
-    cache: CacheConfig = CacheConfig()
+    cache: CacheConfig = CacheConfig(backend="none")  # no [cache] section: no cache
     providers: list[ProviderConfig] = Field(min_length=1)
     routes: list[RouteConfig] = Field(min_length=1)
     routing: RoutingConfig = RoutingConfig()

@@ -12,6 +12,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from gateway.cache import ResponseCache, Ticket, Upstream
 from gateway.config import GatewayConfig
 from gateway.dispatch import Control, Dispatcher
 from gateway.errors import (
@@ -23,10 +24,10 @@ from gateway.errors import (
     scrub,
 )
 from gateway.events import Attempt, Exchange, Observer
-from gateway.providers.base import Call, Operation
+from gateway.providers.base import Call, Facts, Operation
 from gateway.responses import EventStreamResponse
 from gateway.routing.health import Health
-from gateway.routing.table import RouteTable
+from gateway.routing.table import Route, RouteTable
 from gateway.streaming import StreamAnswer
 from gateway.wire import check_request
 
@@ -47,6 +48,7 @@ class Gateway:
     observer: Observer
     secrets: list[str]
     created: int
+    cache: ResponseCache | None = None
     active: int = 0  # requests and streams in flight on this config (a reload waits for them)
 
     def leave(self) -> None:
@@ -112,7 +114,26 @@ class Endpoints:
             }
             for r in gateway.table.routes()
         }
-        return JSONResponse({"config": gateway.config.source, "routes": routes})
+        cache = gateway.cache.stats() if gateway.cache is not None else {"backend": "none"}
+        return JSONResponse({"config": gateway.config.source, "routes": routes, "cache": cache})
+
+    async def purge_cache(self, request: Request) -> Response:
+        """Empty the response cache, or one route's entries with `{"route": "<model>"}`."""
+        gateway = self.current()
+        if denied := _admin_denied(request, gateway):
+            return denied
+        body = await _read_json(request, 65536) if await request.body() else {}
+        route = body.get("route")
+        if route is not None and not isinstance(route, str):
+            return error_response(InvalidRequestError("route must be a model name", param="route"), [])
+        if gateway.cache is None:
+            return JSONResponse({"status": "purged", "removed": 0, "backend": "none"})
+        removed = await gateway.cache.purge(route)
+        if removed is None:
+            error = GatewayError("The cache backend could not be reached; nothing was purged.", code="unavailable")
+            error.status = 503
+            return error_response(error, gateway.secrets)
+        return JSONResponse({"status": "purged", "removed": removed, "route": route})
 
     # -- the proxy path -------------------------------------------------------------------------------
 
@@ -142,6 +163,10 @@ class Endpoints:
             control = control_from_headers(request.headers)
             call = Call(operation, body, stream=body.get("stream") is True)
             exchange.stream = call.stream
+            cache = gateway.cache
+            if cache is not None and (ticket := cache.ticket(exchange, route, call, request.headers,
+                                                             pinned=control.pin is not None)):
+                return await self._from_cache(gateway, cache, ticket, route, call, control)
             if call.stream:
                 started = await gateway.dispatcher.open_stream(exchange, route, call, control)
                 answer = StreamAnswer(gateway.dispatcher, exchange, route, call, control, started, gateway.secrets)
@@ -158,6 +183,33 @@ class Endpoints:
             exchange.status, exchange.error = exc.status, _kind(exc)
             gateway.observer.request_finished(exchange)
             return error_response(exc, gateway.secrets, _answer_headers(exchange, None))
+
+    async def _from_cache(
+        self, gateway: Gateway, cache: ResponseCache, ticket: Ticket, route: Route, call: Call, control: Control
+    ) -> Answer:
+        """A hit, or the answer of the one upstream call that concurrent identical misses share, stored
+        once it completed (gateway/cache/). `upstream` runs at most once, for the first of them."""
+        exchange = ticket.exchange
+
+        def facts() -> Facts | None:  # of the attempt that finished the stream (usage, when it was not relayed)
+            return exchange.answered_by.facts if exchange.answered_by is not None else None
+
+        async def upstream() -> Upstream:
+            if call.stream:
+                started = await gateway.dispatcher.open_stream(exchange, route, call, control)
+                answer = StreamAnswer(gateway.dispatcher, exchange, route, call, control, started, gateway.secrets)
+                return Upstream(started.attempt.provider, events=answer.events(), facts=facts, reports=True)
+            outcome = await gateway.dispatcher.complete(exchange, route, call, control)
+            return Upstream(outcome.attempt.provider, body=outcome.result.body)
+
+        cached = await cache.answer(ticket, upstream)
+        exchange.status = 200
+        headers = {**_answer_headers(exchange, None), **cached.headers}
+        if cached.events is None:
+            gateway.observer.request_finished(exchange)
+            return Response(cached.body, media_type="application/json", headers=headers)
+        cached.events.on_end = gateway.leave
+        return EventStreamResponse(cached.events, {**SSE_HEADERS, **headers})
 
 
 def control_from_headers(headers: Mapping[str, str]) -> Control:
@@ -238,7 +290,7 @@ def _unknown_model(model: str, names: list[str]) -> ModelNotFoundError:
 
 
 def _answer_headers(exchange: Exchange, attempt: Attempt | None) -> dict[str, str]:
-    headers = {"x-gateway-attempts": str(len(exchange.attempts))}
+    headers = {"x-gateway-attempts": str(len(exchange.attempts)), "x-gateway-cache": exchange.cache or "bypass"}
     if attempt is not None:
         headers["x-gateway-provider"] = attempt.provider
     elif exchange.attempts and exchange.attempts[-1].status is not None:

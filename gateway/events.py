@@ -94,5 +94,16 @@ class Observer:
     def target_cooldown(self, route: str, target: str, seconds: float) -> None:
         """Called when a target (`provider/model`) starts cooling down after failures."""
 
+    def request_coalesced(self, exchange: Exchange, leader: Exchange) -> None:
+        """Called when a request waits for the identical upstream call of `leader` instead of its own
+        (the response cache's single flight); its answer comes from the leader's attempts."""
+
+    def cache_changed(self, backend: str, entries: int, size_bytes: int, evicted: int) -> None:
+        """Called after the memory cache stored an entry: its size now, and how many entries were just
+        evicted to stay within `max_entries` / `max_bytes` (expired ones are not counted)."""
+
+    def cache_error(self, backend: str, error: str) -> None:
+        """Called when a cache backend failed (Redis down or slow); the request went on as a miss."""
+
 
 NoopObserver = Observer

@@ -27,6 +27,8 @@ class Route:
     fallbacks: tuple[str, ...] = ()
     context_window_fallbacks: tuple[str, ...] = ()
     retry: RetryConfig = RetryConfig()
+    cache: bool = True  # false: never cached (per route `cache = false`)
+    cache_ttl_s: float | None = None  # overrides [cache] ttl_s for this route's entries
 
     @classmethod
     def from_config(cls, config: RouteConfig, prefill: dict[str, bool], defaults: RetryConfig) -> Route:
@@ -41,6 +43,8 @@ class Route:
             tuple(config.fallbacks),
             tuple(config.context_window_fallbacks),
             config.retry(defaults),
+            config.cache,
+            config.cache_ttl_s,
         )
 
 

@@ -3,6 +3,8 @@
     12:03:04.512 POST /v1/chat/completions gpt-4o-mini -> demo-mock/mock-gpt-4o-mini 200 412ms
         ttft=21ms tokens=12/34 cache=miss attempts=1 stream req=7f3a...
 
+    (tokens are input/output; the route, then the target that answered; failovers and errors follow)
+
 (one line; wrapped here). It is a span exporter over the SERVER spans, so the printing happens on the
 batch processor's thread, never on the request path; CLIENT spans are only used for the failover trail.
 """
@@ -55,8 +57,10 @@ def format_line(span: ReadableSpan) -> str:
     parts.append(_ms((end - start) / 1e9))
     if sc.TIME_TO_FIRST_CHUNK in a:
         parts.append(f"ttft={_ms(a[sc.TIME_TO_FIRST_CHUNK])}")
-    if sc.INPUT_TOKENS in a or sc.OUTPUT_TOKENS in a:
-        parts.append(f"tokens={a.get(sc.INPUT_TOKENS, '?')}/{a.get(sc.OUTPUT_TOKENS, '?')}")
+    if sc.OUTPUT_TOKENS in a:
+        parts.append(f"tokens={a.get(sc.INPUT_TOKENS, '?')}/{a[sc.OUTPUT_TOKENS]}")
+    elif sc.INPUT_TOKENS in a:  # embeddings: input only
+        parts.append(f"tokens={a[sc.INPUT_TOKENS]}")
     if sc.CACHE_RESULT in a:
         parts.append(f"cache={a[sc.CACHE_RESULT]}")
     if sc.ATTEMPTS in a:

@@ -118,15 +118,17 @@ class TelemetryObserver(Observer):
             attributes[sc.CACHE_RESULT] = exchange.cache
         if exchange.key_name:
             attributes[sc.KEY_NAME] = exchange.key_name
+        if attempt.backoff_s > 0:
+            attributes[sc.BACKOFF] = attempt.backoff_s
         attributes.update(self.parameters(state, exchange, provider_name))
         previous = exchange.attempts[-2] if len(exchange.attempts) > 1 else None
         if previous is not None and previous.outcome != "ok":
             reason = previous.error or "error"
             attributes[sc.FAILOVER_REASON] = reason
-            self.instruments.failovers.add(1, (
-                (sc.ROUTE, exchange.route), (sc.FROM_TARGET, previous.target), (sc.TO_TARGET, attempt.target),
-                (sc.ERROR_TYPE, reason),
-            ))
+            self.instruments.failovers.add(1, {
+                sc.ROUTE: exchange.route, sc.FROM_TARGET: previous.target, sc.TO_TARGET: attempt.target,
+                sc.ERROR_TYPE: reason,
+            })
             if state.server_span is not None:
                 state.server_span.add_event(sc.FAILOVER_EVENT, {
                     sc.FROM_TARGET: previous.target, sc.TO_TARGET: attempt.target, sc.ERROR_TYPE: reason,
@@ -139,7 +141,7 @@ class TelemetryObserver(Observer):
                 state.inputs = self.content.input_attributes(exchange.operation, exchange.body)
             span.set_attributes(state.inputs)
         attempt.handle = span
-        self.instruments.active.add(1, ((sc.TARGET, attempt.target), (sc.PROVIDER, attempt.provider)))
+        self.instruments.active.add(1, {sc.TARGET: attempt.target, sc.PROVIDER: attempt.provider})
         headers: dict[str, str] = {}
         self.propagator.inject(headers, set_span_in_context(span))
         return headers or None
@@ -183,12 +185,14 @@ class TelemetryObserver(Observer):
             metric[sc.ERROR_TYPE] = error
         duration = ins.inference_duration if exchange.operation in sc.INFERENCE_OPERATIONS else ins.client_duration
         duration.record(ended - attempt.started, metric)
-        outcome = (
-            (sc.ROUTE, attempt.route), (sc.TARGET, attempt.target), (sc.PROVIDER, attempt.provider),
-            (sc.ATTEMPT_OUTCOME, attempt.outcome), (sc.ERROR_TYPE, error or ""),
-        )
-        ins.attempts.add(1, outcome if error is not None else outcome[:-1])
-        ins.active.add(-1, ((sc.TARGET, attempt.target), (sc.PROVIDER, attempt.provider)))
+        outcome: Attributes = {
+            sc.ROUTE: attempt.route, sc.TARGET: attempt.target, sc.PROVIDER: attempt.provider,
+            sc.ATTEMPT_OUTCOME: attempt.outcome,
+        }
+        if error is not None:
+            outcome[sc.ERROR_TYPE] = error
+        ins.attempts.add(1, outcome)
+        ins.active.add(-1, {sc.TARGET: attempt.target, sc.PROVIDER: attempt.provider})
         span = attempt.handle
         if isinstance(span, Span):
             self.end_attempt_span(exchange, attempt, span, error)
@@ -215,22 +219,36 @@ class TelemetryObserver(Observer):
                 ins.server_tpot.record((now - answered.first_chunk_at) / (tokens - 1), common)
         if exchange.cache:
             common[sc.CACHE_RESULT] = exchange.cache
-            ins.cache_lookups.add(1, ((sc.CACHE_RESULT, exchange.cache), (sc.ROUTE, exchange.route)))
+            ins.cache_lookups.add(1, {sc.CACHE_RESULT: exchange.cache, sc.ROUTE: exchange.route})
         if exchange.error is not None:
             common[sc.ERROR_TYPE] = exchange.error
         ins.server_duration.record(now - exchange.started, common)
-        counted: list[tuple[str, AttributeValue]] = [(sc.HTTP_STATUS, exchange.status),
-                                                     (sc.OPERATION, exchange.operation)]
-        counted += [(name, common[name]) for name in (sc.ROUTE, sc.PROVIDER, sc.CACHE_RESULT, sc.ERROR_TYPE)
-                    if name in common]
+        counted: Attributes = {sc.HTTP_STATUS: exchange.status, sc.OPERATION: exchange.operation}
+        for name in (sc.ROUTE, sc.PROVIDER, sc.CACHE_RESULT, sc.ERROR_TYPE):
+            if name in common:
+                counted[name] = common[name]
         if exchange.key_name:
-            counted.append((sc.KEY_NAME, exchange.key_name))
-        ins.requests.add(1, tuple(counted))
+            counted[sc.KEY_NAME] = exchange.key_name
+        ins.requests.add(1, counted)
+
+    @_never_raise
+    def request_coalesced(self, exchange: Exchange, leader: Exchange) -> None:
+        """A request that waits for an identical one's upstream call (single flight) has no CLIENT span of
+        its own: its SERVER span links to the leader's attempt (or to the leader's SERVER span)."""
+        span = self.state(exchange).server_span
+        if span is None or not span.is_recording():
+            return
+        target = leader.attempts[-1].handle if leader.attempts else None
+        if not isinstance(target, Span) and isinstance(leader.handle, RequestState):
+            target = leader.handle.server_span  # (never bind the leader's state from this request's context)
+        if isinstance(target, Span):
+            span.add_link(target.get_span_context(), {sc.COALESCED: True})
+        span.set_attribute(sc.COALESCED, True)
 
     @_never_raise
     def target_cooldown(self, route: str, target: str, seconds: float) -> None:
         self.cooling[(route, target)] = time.monotonic() + seconds
-        self.instruments.cooldowns.add(1, ((sc.ROUTE, route), (sc.TARGET, target)))
+        self.instruments.cooldowns.add(1, {sc.ROUTE: route, sc.TARGET: target})
 
     # -- helpers --------------------------------------------------------------------------------------
 
@@ -274,11 +292,12 @@ class TelemetryObserver(Observer):
                     else (ins.usage_output, ins.operation_output)
                 )
                 if counter is not None and histogram is not None:
-                    counter.add(count, (*metric.items(), (sc.TOKEN_MODALITY, "text")))
+                    counter.add(count, {**metric, sc.TOKEN_MODALITY: "text"})
                     histogram.record(count, metric)
-            per_key = ((sc.ROUTE, attempt.route), (sc.PROVIDER, attempt.provider), (sc.TOKEN_TYPE, kind),
-                       (sc.KEY_NAME, exchange.key_name or ""))
-            ins.tokens.add(count, per_key if exchange.key_name else per_key[:-1])
+            per_key: Attributes = {sc.ROUTE: attempt.route, sc.PROVIDER: attempt.provider, sc.TOKEN_TYPE: kind}
+            if exchange.key_name:
+                per_key[sc.KEY_NAME] = exchange.key_name
+            ins.tokens.add(count, per_key)
 
     def end_attempt_span(self, exchange: Exchange, attempt: Attempt, span: Span, error: str | None) -> None:
         if span.is_recording():

@@ -18,11 +18,11 @@ The gateway's own names carry the `gateway.` prefix: nothing is invented inside 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from opentelemetry.metrics import CallbackOptions, Histogram, Meter, Observation
+from opentelemetry.metrics import Meter
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
 from opentelemetry.semconv._incubating.attributes import openai_attributes as oa
 from opentelemetry.semconv._incubating.metrics import gen_ai_metrics as gm
@@ -36,7 +36,8 @@ from opentelemetry.semconv.attributes import (
     user_agent_attributes,
 )
 from opentelemetry.semconv.schemas import Schemas
-from opentelemetry.util.types import AttributeValue
+
+from gateway.telemetry.tally import HistogramTally, Tally, TallyBook
 
 SCHEMA_URL: Final = Schemas.V1_41_0.value
 SCOPE: Final = "gateway"
@@ -99,10 +100,12 @@ ATTEMPT: Final = "gateway.attempt"  # 1-based number of an attempt within its re
 ATTEMPTS: Final = "gateway.attempts"  # upstream attempts a request made
 ATTEMPT_OUTCOME: Final = "gateway.attempt.outcome"  # ok | error | cancelled
 FAILOVER_REASON: Final = "gateway.failover.reason"  # error.type of the attempt this one replaced
+BACKOFF: Final = "gateway.backoff"  # seconds waited before this attempt (backoff or Retry-After)
 FALLBACK_USED: Final = "gateway.fallback_used"  # the answer came from a fallback route
 FROM_TARGET: Final = "gateway.from_target"
 TO_TARGET: Final = "gateway.to_target"
 CACHE_RESULT: Final = "gateway.cache.result"  # hit | miss | bypass, as the x-gateway-cache header
+COALESCED: Final = "gateway.cache.coalesced"  # waited for an identical request's upstream call
 KEY_NAME: Final = "gateway.key.name"  # the gateway key's configured name, never the key
 REQUEST_ID: Final = "gateway.request_id"  # x-request-id
 FIRST_CHUNK_EVENT: Final = "gen_ai.first_chunk"  # our span event name: none is standard
@@ -159,45 +162,25 @@ def semconv_latest(env: Mapping[str, str]) -> bool:
     return "gen_ai_latest_experimental" in {part.strip() for part in env.get(OPT_IN_ENV, "").split(",")}
 
 
-class Tally:
-    """A counter summed in a dict and reported through an observable instrument when metrics are collected.
-
-    `add` is one dict update on the request path, where the SDK's synchronous counter costs several
-    microseconds a call (it cleans, sorts and hashes the attributes every time). Attributes are a tuple of
-    pairs, built by the caller. Only the event loop's thread adds; the reader thread copies the dict in
-    one C-level step (`list(dict.items())` under the GIL), so no lock is needed.
-    """
-
-    __slots__ = ("totals",)
-
-    def __init__(self) -> None:
-        self.totals: dict[tuple[tuple[str, AttributeValue], ...], int | float] = {}
-
-    def add(self, amount: int | float, attributes: tuple[tuple[str, AttributeValue], ...]) -> None:
-        self.totals[attributes] = self.totals.get(attributes, 0) + amount
-
-    def observe(self, options: CallbackOptions) -> Iterable[Observation]:
-        return [Observation(total, dict(key)) for key, total in list(self.totals.items())]
-
-
 @dataclass(frozen=True, slots=True)
 class Instruments:
     """Every instrument, created once from a meter. `latest` selects the metric names (see the docstring).
 
-    Histograms are the SDK's (their buckets need its aggregation); counters are `Tally`s."""
+    All are the cheap `tally` kinds: counters reported through observable instruments, histograms merged
+    into what the readers collect (see tally.py for why)."""
 
     latest: bool
-    client_duration: Histogram
-    inference_duration: Histogram  # the same instrument as client_duration in the default mode
-    client_ttfc: Histogram
-    token_usage: Histogram | None  # v1.41: one histogram, by gen_ai.token.type
+    client_duration: HistogramTally
+    inference_duration: HistogramTally  # the same instrument as client_duration in the default mode
+    client_ttfc: HistogramTally
+    token_usage: HistogramTally | None  # v1.41: one histogram, by gen_ai.token.type
     usage_input: Tally | None  # latest: counters by modality, histograms without
     usage_output: Tally | None
-    operation_input: Histogram | None
-    operation_output: Histogram | None
-    server_duration: Histogram
-    server_ttft: Histogram
-    server_tpot: Histogram
+    operation_input: HistogramTally | None
+    operation_output: HistogramTally | None
+    server_duration: HistogramTally
+    server_ttft: HistogramTally
+    server_tpot: HistogramTally
     requests: Tally
     attempts: Tally
     failovers: Tally
@@ -207,9 +190,9 @@ class Instruments:
     tokens: Tally
 
     @classmethod
-    def create(cls, meter: Meter, latest: bool) -> Instruments:
-        def histogram(name: str, unit: str, description: str, buckets: tuple[float, ...]) -> Histogram:
-            return meter.create_histogram(name, unit, description, explicit_bucket_boundaries_advisory=buckets)
+    def create(cls, meter: Meter, book: TallyBook, latest: bool) -> Instruments:
+        def histogram(name: str, unit: str, description: str, buckets: tuple[float, ...]) -> HistogramTally:
+            return book.histogram(name, unit, description, buckets)
 
         def counter(name: str, unit: str, description: str, *, up_down: bool = False) -> Tally:
             tally = Tally()

@@ -29,11 +29,12 @@ from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.metrics import Meter, NoOpMeter
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import NoOpTracer, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.util.re import parse_env_headers
@@ -49,10 +50,15 @@ from gateway.telemetry.content import ContentCapture, capture_enabled, load_reda
 from gateway.telemetry.export import (
     CountingBatchSpanProcessor,
     ExportHealth,
+    FastGrpcSpanExporter,
+    FastHttpSpanExporter,
     GuardedMetricExporter,
     GuardedSpanExporter,
+    TalliedPeriodicReader,
+    TalliedPrometheusReader,
 )
 from gateway.telemetry.observer import RequestState, TelemetryObserver
+from gateway.telemetry.tally import TallyBook
 
 log = logging.getLogger("gateway.telemetry")
 
@@ -185,6 +191,7 @@ def start_telemetry(
             tracer_provider.add_span_processor(BatchSpanProcessor(ConsoleLineExporter(), schedule_delay_millis=200))
         tracer = tracer_provider.get_tracer(sc.SCOPE, version, schema_url=sc.SCHEMA_URL)
 
+    book = TallyBook(InstrumentationScope(sc.SCOPE, version, sc.SCHEMA_URL), resource)
     readers: list[MetricReader] = []
     if tc.exporter == "otlp" and tc.otlp_metrics:
         exporter_m = metric_exporter(tc, env)
@@ -192,14 +199,13 @@ def start_telemetry(
         health.append(metrics)
         aborts.append(exporter_m)
         interval = None if env.get("OTEL_METRIC_EXPORT_INTERVAL") else tc.metric_export_interval_ms
-        readers.append(PeriodicExportingMetricReader(GuardedMetricExporter(exporter_m, metrics), interval))
+        readers.append(TalliedPeriodicReader(GuardedMetricExporter(exporter_m, metrics), interval, book))
     registry = None
     if tc.prometheus:
-        from opentelemetry.exporter.prometheus import PrometheusMetricReader
         from prometheus_client import CollectorRegistry
 
         registry = CollectorRegistry()  # this app's own: the module-level default is process-wide
-        readers.append(PrometheusMetricReader(registry=registry))
+        readers.append(TalliedPrometheusReader(book, registry=registry))
     meter_provider: MeterProvider | None = None
     meter: Meter = NoOpMeter(sc.SCOPE)
     if readers:
@@ -211,7 +217,7 @@ def start_telemetry(
         content = ContentCapture(tc.content_max_chars, redactor, config.secrets())
     current: ContextVar[RequestState | None] = ContextVar("gateway_telemetry_request", default=None)
     observer = TelemetryObserver(
-        tracer, meter, sc.Instruments.create(meter, sc.semconv_latest(env)),
+        tracer, meter, sc.Instruments.create(meter, book, sc.semconv_latest(env)),
         # Upstream gets the attempt's trace context only: the client's baggage is not sent on to providers.
         TraceContextTextMapPropagator(), current, content, tc.provider_names,
     )
@@ -284,13 +290,10 @@ def span_exporter(tc: TelemetryConfig, env: Mapping[str, str]) -> SpanExporter:
     options = _exporter_options(tc, env, "traces")
     gzip = tc.otlp_compression == "gzip" and not _env(env, "traces", "COMPRESSION")
     if otlp_protocol(tc, env, "traces") == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
-
-        return GrpcSpanExporter(compression=_grpc_compression(gzip), **options)
+        return FastGrpcSpanExporter(compression=_grpc_compression(gzip), **options)
     from opentelemetry.exporter.otlp.proto.http import Compression
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-    return OTLPSpanExporter(compression=Compression.Gzip if gzip else None, **options)
+    return FastHttpSpanExporter(compression=Compression.Gzip if gzip else None, **options)
 
 
 def metric_exporter(tc: TelemetryConfig, env: Mapping[str, str]) -> MetricExporter:

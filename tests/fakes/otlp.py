@@ -80,6 +80,7 @@ class Span:
     scope: str
     schema_url: str
     trace_state: str = ""
+    links: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)  # (trace id, span id, attributes)
 
     def event(self, name: str) -> Event:
         found = [e for e in self.events if e.name == name]
@@ -172,6 +173,7 @@ class FakeCollector:
                         status=STATUS.get(s.status.code, str(s.status.code)), status_message=s.status.message,
                         start_ns=s.start_time_unix_nano, end_ns=s.end_time_unix_nano, resource=resource,
                         scope=ss.scope.name, schema_url=ss.schema_url, trace_state=s.trace_state,
+                        links=[(k.trace_id.hex(), k.span_id.hex(), attributes_of(k.attributes)) for k in s.links],
                     ))
         with self._lock:
             self._spans.extend(spans)

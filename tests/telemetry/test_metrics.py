@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from gateway.config import parse_config
-from gateway.events import Exchange
+from gateway.events import Attempt, Exchange
 from gateway.telemetry import ServerSpanMiddleware, start_telemetry
 from gateway.telemetry import semconv as sc
 from tests.fakes.otlp import FakeCollector, Metric
@@ -208,3 +208,50 @@ model = "gpt-test"
     assert "gateway.tokens" not in names
     duration = collector.metric("gen_ai.server.request.duration")
     assert duration.points[0].attributes["gateway.cache.result"] == "hit"
+
+
+def test_a_coalesced_request_links_to_the_leaders_attempt(
+    collector: FakeCollector, collector_server: RunningServer
+) -> None:
+    """Single flight: the waiting request's SERVER span links to the CLIENT span of the leader's call."""
+    config = parse_config(telemetry_section(collector_server.url) + """
+[[providers]]
+name = "m"
+type = "mock"
+[[routes]]
+model = "gpt-test"
+  [[routes.targets]]
+  provider = "m"
+  model = "x"
+""")
+    telemetry = start_telemetry(config, "test")
+    assert telemetry is not None and telemetry.server_spans is not None
+    observer = telemetry.observer
+    leaders: list[tuple[Exchange, Attempt]] = []
+
+    async def answer(request: Request) -> Response:
+        exchange = Exchange(request.headers["x-request-id"], "chat", route="gpt-test", cache="miss",
+                            body={"model": "gpt-test", "messages": MESSAGES}, status=200)
+        request.scope["state"]["exchange"] = exchange
+        if not leaders:  # the first request calls upstream ...
+            attempt = Attempt(1, "gpt-test", "m", "mock", "x")
+            exchange.attempts.append(attempt)
+            observer.attempt_started(exchange, attempt)
+            leaders.append((exchange, attempt))
+        else:  # ... the second waits for it
+            observer.request_coalesced(exchange, leaders[0][0])
+            leader, attempt = leaders[0]
+            attempt.finish("ok", status=200)
+            observer.attempt_finished(leader, attempt)
+        observer.request_finished(exchange)
+        return JSONResponse({})
+
+    app = Starlette(routes=[Route("/v1/chat/completions", answer, methods=["POST"])])
+    with run_server(ServerSpanMiddleware(app, telemetry.server_spans)) as server:
+        for request_id in ("leader", "waiter"):
+            httpx.post(server.url + "/v1/chat/completions", json={}, headers={"x-request-id": request_id})
+    telemetry.force_flush()
+    [client] = collector.spans("CLIENT")
+    waiter = next(s for s in collector.spans("SERVER") if s.attributes["gateway.request_id"] == "waiter")
+    assert waiter.links == [(client.trace_id, client.span_id, {"gateway.cache.coalesced": True})]
+    assert waiter.attributes["gateway.cache.coalesced"] is True and waiter.attributes["gateway.attempts"] == 0

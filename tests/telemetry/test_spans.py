@@ -312,3 +312,17 @@ def test_health_checks_are_not_traced(traced: RunningServer, collector: FakeColl
     assert httpx.get(traced.url + "/healthz").status_code == 200
     flush(traced)
     assert collector.spans() == []
+
+
+def test_a_retry_after_a_429_waits_and_says_so(
+    traced: RunningServer, collector: FakeCollector, fake: FakeOpenAI
+) -> None:
+    fake.enqueue(Fail(429, retry_after="0.05"))
+    assert httpx.post(traced.url + "/v1/chat/completions", json={"model": "gpt-test", "messages": MESSAGES}
+                      ).status_code == 200
+    [server], clients = exported(traced, collector, 1)
+    first, second = children(server, clients)
+    assert first.attributes["error.type"] == "429" and "gateway.backoff" not in first.attributes
+    assert second.attributes["gateway.failover.reason"] == "429"
+    assert second.attributes["gateway.backoff"] == pytest.approx(0.05)
+    assert second.start_ns - first.end_ns >= 40_000_000  # the wait is the gap between the siblings
