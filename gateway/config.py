@@ -189,7 +189,14 @@ class GatewayConfig(_Strict):
     def secrets(self) -> list[str]:
         """Every secret in the config, for scrubbing from anything the gateway writes."""
         values = [p.api_key for p in self.providers] + [k.key for k in self.keys] + [self.admin.key]
+        values += list(self.telemetry.otlp_headers.values())  # e.g. a collector's API key
+        values += [v for p in self.providers for k, v in p.headers.items() if _secret_header(k)]
         return [v for v in values if v and len(v) >= 4]
+
+
+def _secret_header(name: str) -> bool:
+    name = name.lower()
+    return any(word in name for word in ("key", "auth", "token", "secret"))
 
 
 class ConfigError(Exception):

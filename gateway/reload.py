@@ -65,6 +65,8 @@ class Reloader:
         self._retire(old, [p for p in old_providers if id(p) not in kept])
         log.info("config reloaded from %s: %d providers, %d routes", self.path, len(config.providers),
                  len(config.routes))
+        if config.telemetry != old.config.telemetry:
+            warnings = [*warnings, "telemetry: [telemetry] changes take effect at the next restart"]
         for warning in warnings:
             log.warning("config: %s", warning)
         return ReloadResult(True, [], warnings)

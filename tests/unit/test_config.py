@@ -176,3 +176,12 @@ def test_check_reports_provider_types_not_available_yet(tmp_path: Path) -> None:
     result = run_cli("check", "--config", str(path))
     assert result.returncode == 1
     assert 'providers[0].type: provider type "gemini" is not available' in result.stderr
+
+
+def test_secrets_include_collector_headers_and_secret_provider_headers() -> None:
+    headers = 'headers = { "x-api-key" = "hdr-secret-1", "x-team" = "blue" }'
+    text = MINIMAL.replace('api_key = "sk-test"', f'api_key = "sk-test"\n{headers}')
+    text += '\n[telemetry]\notlp_headers = { "authorization" = "Bearer otlp-secret" }\n'
+    secrets = parse_config(text).secrets()
+    assert {"hdr-secret-1", "Bearer otlp-secret"} <= set(secrets)
+    assert "blue" not in secrets
