@@ -9,7 +9,8 @@ from pathlib import Path
 from wrk import WrkResult
 
 MODES = ("non-stream", "stream")
-TARGET_ORDER = ("upstream", "passthrough", "gateway")
+TARGET_ORDER = ("upstream", "passthrough", "gateway", "gateway-cache-memory", "gateway-cache-redis")
+CACHE_ROWS = {"gateway-cache-memory": "memory", "gateway-cache-redis": "redis"}
 
 
 @dataclass
@@ -100,6 +101,15 @@ def format_ratios(mode: str, results: dict[str, TargetResult], concurrencies: li
     delta = "n/a" if gateway is None or passthrough is None else f"{gateway.p50_ms - passthrough.p50_ms:+.2f} ms"
     lines.append(f"  gateway p50 - passthrough p50 at c={first}:  {delta}")
     lines.append(f"  passthrough / upstream req/s: {per_c('passthrough', 'upstream')}")
+    for row, backend in CACHE_ROWS.items():
+        if row not in results:
+            continue
+        lines.append(f"  cache hit ({backend}) / gateway req/s:      {per_c(row, 'gateway')}")
+        lines.append(f"  cache hit ({backend}) / passthrough req/s:  {per_c(row, 'passthrough')}")
+        p50s = ", ".join(f"{name} {_ms(cell.p50_ms)}" for name in ("gateway", "passthrough")
+                         if (cell := get(name, first)) is not None)
+        if (hit := get(row, first)) is not None:
+            lines.append(f"  cache hit ({backend}) p50 at c={first}: {_ms(hit.p50_ms)} ms ({p50s})")
     return "\n".join(lines)
 
 

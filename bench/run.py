@@ -23,7 +23,7 @@ import report
 import targets
 import wrk
 from nginx import STREAM_PATH, Nginx
-from procs import Child, first_line, free_port, peak_rss_mb, pinning_cores, wait_ready
+from procs import Child, first_line, free_port, peak_rss_mb, pinning_cores, wait_port, wait_ready
 from report import MODES, TARGET_ORDER, TargetResult
 
 INSTALL_HINT = "apt-get update && apt-get install -y nginx wrk"
@@ -37,7 +37,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds of unmeasured load before each cell")
     parser.add_argument("--concurrency", default="1,16,64", help="wrk connections per cell (default 1,16,64)")
     parser.add_argument(
-        "--targets", default=",".join(TARGET_ORDER), help="subset of upstream,passthrough,gateway (default all)"
+        "--targets", default=",".join(TARGET_ORDER), help=f"subset of {','.join(TARGET_ORDER)} (default all)"
     )
     parser.add_argument(
         "--python",
@@ -84,6 +84,7 @@ class Bench:
         self.server_core, self.load_core = cores if cores else (None, None)
         self.children: list[Child] = []
         self.nginx: Nginx  # started by run()
+        self.redis_url: str | None = None  # started for the gateway-cache-redis row
         self.results: dict[str, TargetResult] = {}
         self.total = len(args.targets) * len(MODES) * len(args.concurrency)
         self.done = 0
@@ -118,7 +119,8 @@ class Bench:
             target = targets.passthrough_target(python, port, nginx.json_base, nginx.stream_base, core)
         else:
             target = targets.gateway_target(
-                python, port, nginx.json_base, nginx.stream_base, core, self.workdir, self.args.telemetry
+                python, port, nginx.json_base, nginx.stream_base, core, self.workdir, self.args.telemetry,
+                name, self.redis_url or "",
             )
         child = Child(name, target.argv, self.workdir / f"{name}.log", cwd=targets.REPO_ROOT)
         self.children.append(child)
@@ -129,9 +131,27 @@ class Bench:
         first, self.done = self.done + 1, self.done + len(MODES) * len(self.args.concurrency)
         print(f"[{first}-{self.done}/{self.total}] {result.name} SKIPPED: {reason}", flush=True)
 
+    def start_redis(self) -> str | None:
+        """A redis-server for the Redis cache row, on the load generator's core like nginx; None when ready,
+        else why not."""
+        redis_bin = shutil.which("redis-server") or shutil.which("redis-server", path="/usr/sbin:/usr/local/bin")
+        if redis_bin is None:
+            return "redis-server not found (apt-get install -y redis-server)"
+        port = free_port()
+        child = Child("redis", targets.redis_argv(redis_bin, port, self.load_core), self.workdir / "redis.log")
+        self.children.append(child)
+        problem = wait_port(child, port)
+        if problem:
+            return f"redis-server did not start: {problem}\n{child.log_tail()}"
+        self.redis_url = f"redis://127.0.0.1:{port}/0"
+        return None
+
     def measure_target(self, result: TargetResult) -> None:
         child: Child | None = None
         port = self.nginx.port
+        if result.name == "gateway-cache-redis" and self.redis_url is None and (problem := self.start_redis()):
+            self.skip(result, problem)
+            return
         if result.name == "upstream":
             pid = self.nginx.child.pid
         else:
@@ -148,6 +168,10 @@ class Bench:
         try:
             for mode in MODES:
                 problem = targets.check_chat(urls[mode], self.bodies[mode], stream=mode == "stream")
+                if not problem and result.name.startswith("gateway-cache-"):
+                    # The check stored the answer: from now on, the same body is a hit.
+                    answer = targets.cache_result(urls[mode], self.bodies[mode])
+                    problem = None if answer == "hit" else f"the second identical request was not a hit: {answer}"
                 if problem:
                     result.check_failures[mode] = problem
                     print(f"warning: {result.name} {mode}: answer check failed: {problem}", flush=True)
@@ -191,6 +215,7 @@ class Bench:
             "concurrency": self.args.concurrency,
             "wrk_threads": 1,
             "gateway_telemetry": self.args.telemetry,
+            "redis": first_line(["redis-server", "--version"]) if self.redis_url else None,
             "pinning": {"servers_under_test": self.server_core, "nginx_and_wrk": self.load_core},
             "request_bodies": self.bodies,
             "nginx": first_line([self.nginx_bin, "-v"]),

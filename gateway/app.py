@@ -26,6 +26,7 @@ from gateway.dispatch import Dispatcher
 from gateway.endpoints import Endpoints, Gateway, error_response
 from gateway.errors import GatewayError, InvalidRequestError
 from gateway.events import NoopObserver, Observer
+from gateway.messages import MessagesEntrance
 from gateway.middleware import RequestIdMiddleware
 from gateway.providers.base import HttpProvider, build_provider, unavailable_types
 from gateway.reload import Reloader
@@ -83,11 +84,20 @@ def create_app(
         cache = old.cache if new.cache == old.config.cache else None  # the same [cache] keeps its entries
         built = build_gateway(new, transports, observer, health=old.health, reuse=reuse, cache=cache)
         if old.cache is not None and old.cache is not built[0].cache:
-            retired.add(task := asyncio.get_running_loop().create_task(old.cache.aclose()))
-            task.add_done_callback(retired.discard)
+            with contextlib.suppress(RuntimeError):  # no running loop: the old cache is left to the GC
+                retired.add(task := asyncio.get_running_loop().create_task(close_when_idle(old)))
+                task.add_done_callback(retired.discard)
         return built
 
     retired: set[asyncio.Task[None]] = set()
+
+    async def close_when_idle(old: Gateway) -> None:
+        """A replaced cache closes once the requests still on the old config are done (or after the grace)."""
+        deadline = time.monotonic() + old.config.server.shutdown_grace_s
+        while old.active and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        if old.cache is not None:
+            await old.cache.aclose()
 
     reloader = Reloader(gateway, providers, rebuild)
     endpoints = Endpoints(reloader.current, reloader.reload)
@@ -127,6 +137,7 @@ def create_app(
         Route("/v1/chat/completions", endpoints.chat, methods=["POST"]),
         Route("/v1/completions", endpoints.completions, methods=["POST"]),
         Route("/v1/embeddings", endpoints.embeddings, methods=["POST"]),
+        Route("/v1/messages", MessagesEntrance(endpoints).messages, methods=["POST"]),
         Route("/v1/models", endpoints.models, methods=["GET"]),
         Route("/healthz", endpoints.healthz, methods=["GET"]),
         Route("/readyz", endpoints.readyz, methods=["GET"]),

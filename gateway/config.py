@@ -21,6 +21,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from gateway.presets import PrefillStyle, Preset, apply_preset
+
 ProviderType = Literal["openai", "anthropic", "gemini", "azure", "mock"]
 Strategy = Literal["weighted", "round_robin", "least_busy", "latency"]
 
@@ -68,7 +70,7 @@ class CacheConfig(_Strict):
     max_entries: int = Field(10000, gt=0)  # memory backend
     max_bytes: int = Field(256 * 1024 * 1024, gt=0)  # memory backend: total size of the stored answers
     max_entry_bytes: int = Field(1024 * 1024, gt=0)  # a larger answer is not stored
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_url: str = Field("redis://127.0.0.1:6379/0", pattern=r"^(redis|rediss|unix)://")
     key_prefix: str = "llm-gateway:cache:"  # every key the cache writes to Redis starts with this
     redis_timeout_s: float = Field(0.25, gt=0)  # per Redis command; slower counts as a miss
     redis_retry_s: float = Field(1.0, ge=0)  # after a Redis failure, it is left alone this long
@@ -93,13 +95,38 @@ class ProviderConfig(_Strict):
     keepalive_s: float = Field(30.0, ge=0)
     stream_usage: bool = True  # ask for usage in streams (stream_options.include_usage)
     prefill: bool = False  # continues a trailing assistant message (used to resume a cut stream)
+    prefill_style: PrefillStyle = "plain"  # how that message is marked (gateway/presets.py)
+    preset: Preset | None = None  # type "openai": a known server's base_url and quirks (gateway/presets.py)
+    api_version: str | None = None  # azure: "2024-10-21" (default) for deployment URLs, or "v1" for /openai/v1
+    # what the server offers (default: all); asking it for another is a 400 naming the provider, never sent
+    operations: list[Literal["chat", "text_completion", "embeddings"]] | None = None
+    # anthropic provider only
+    anthropic_version: str = "2023-06-01"
+    max_tokens_default: int = Field(4096, gt=0)  # sent when the client gives no max_tokens (Anthropic needs one)
     # mock provider only
     token_delay_ms: float = Field(0.0, ge=0)
     embedding_dim: int = Field(16, gt=0)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _default_prefill(cls, data: Any) -> Any:
+        # Anthropic continues a trailing assistant message natively, so resuming a cut stream there is safe.
+        if isinstance(data, dict) and data.get("type") == "anthropic" and "prefill" not in data:
+            return {**data, "prefill": True}
+        return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_preset(cls, data: Any) -> Any:
+        return apply_preset(data) if isinstance(data, dict) else data
+
     @model_validator(mode="after")
     def _check_type(self) -> ProviderConfig:
-        if self.type != "mock" and not self.base_url:
+        if self.preset is not None and self.type != "openai":
+            raise ValueError(f'preset "{self.preset}" is for providers of type "openai", not "{self.type}"')
+        if self.api_version is not None and self.type != "azure":
+            raise ValueError(f'api_version is for providers of type "azure", not "{self.type}"')
+        if self.type not in ("mock", "gemini", "anthropic") and not self.base_url:
             raise ValueError(f'a provider of type "{self.type}" needs base_url')
         if self.base_url and not re.match(r"^https?://[^/\s]+", self.base_url):
             raise ValueError(f'base_url must start with http:// or https://, got "{self.base_url}"')

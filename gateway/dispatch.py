@@ -24,6 +24,7 @@ from gateway.config import RetryConfig, RoutingConfig
 from gateway.errors import (
     RETRYABLE_STATUSES,
     InvalidRequestError,
+    UnsupportedFeatureError,
     UpstreamError,
     UpstreamStatusError,
     UpstreamTimeoutError,
@@ -224,6 +225,13 @@ class Dispatcher:
             if error.retryable or _context_window(error):
                 return None
             raise error from None
+        except UnsupportedFeatureError:
+            # The target's provider cannot do what the request asks: the client's 400, not the target's failure.
+            self.health.end(key)
+            self.health.released(key)
+            attempt.finish("error", status=400, error="unsupported_feature")
+            self.observer.attempt_finished(exchange, attempt)
+            raise
         except BaseException:
             self.health.end(key)
             self.health.released(key)

@@ -34,6 +34,7 @@ from gateway.wire import check_request
 log = logging.getLogger("gateway")
 
 Answer = Response | EventStreamResponse
+Translate = Callable[[dict[str, Any]], dict[str, Any]]  # another entrance's request body -> an OpenAI body
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 
@@ -68,6 +69,11 @@ class Endpoints:
 
     async def embeddings(self, request: Request) -> Answer:
         return await self._proxy(request, "embeddings")
+
+    async def chat_from(self, request: Request, translate: Translate) -> Answer:
+        """Chat for another entrance (gateway/messages.py): `translate` turns the request's JSON into an
+        OpenAI chat body, or raises InvalidRequestError. The answer is in OpenAI's format, for it to translate."""
+        return await self._proxy(request, "chat", translate)
 
     async def models(self, request: Request) -> Response:
         gateway = self.current()
@@ -137,24 +143,32 @@ class Endpoints:
 
     # -- the proxy path -------------------------------------------------------------------------------
 
-    async def _proxy(self, request: Request, operation: Operation) -> Answer:
+    async def _proxy(self, request: Request, operation: Operation, translate: Translate | None = None) -> Answer:
         gateway = self.current()  # this request finishes on this config, whatever a reload does meanwhile
         gateway.active += 1
         streaming = False
         try:
-            response = await self._answer(request, operation, gateway)
+            response = await self._answer(request, operation, gateway, translate)
             streaming = isinstance(response, EventStreamResponse)
             return response
         finally:
             if not streaming:
                 gateway.active -= 1
 
-    async def _answer(self, request: Request, operation: Operation, gateway: Gateway) -> Answer:
+    async def _answer(
+        self,
+        request: Request,
+        operation: Operation,
+        gateway: Gateway,
+        translate: Translate | None = None,
+    ) -> Answer:
         request_id = request.scope.get("state", {}).get("request_id", "")
         exchange = Exchange(request_id, operation)
         request.scope["state"]["exchange"] = exchange  # read by the server-span middleware when it ends
         try:
             body = await _read_json(request, gateway.config.server.max_request_bytes)
+            if translate is not None:
+                body = translate(body)
             check_request(operation, body)
             route = gateway.table.get(body["model"])
             if route is None:

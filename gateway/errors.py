@@ -2,7 +2,8 @@
 
     GatewayError                      status, OpenAI error type/code/param
      ├── InvalidRequestError          400  the client's request is wrong
-     │    └── BodyTooLargeError       413
+     │    ├── BodyTooLargeError       413
+     │    └── UnsupportedFeatureError 400  the target's provider cannot do what the request asks
      ├── ModelNotFoundError           404  no route for the requested model
      └── UpstreamError                     an upstream attempt failed
           ├── UpstreamStatusError          it answered with an HTTP error (status passed through)
@@ -48,6 +49,13 @@ class InvalidRequestError(GatewayError):
 class BodyTooLargeError(InvalidRequestError):
     status = 413
     code = "request_too_large"
+
+
+class UnsupportedFeatureError(InvalidRequestError):
+    """Raised by a provider's translation: the request asks for something that provider cannot do
+    (embeddings on Anthropic, say). The message names the provider and the feature."""
+
+    code = "unsupported_feature"
 
 
 class ModelNotFoundError(GatewayError):

@@ -16,7 +16,7 @@ import orjson
 
 from gateway import sse
 from gateway.dispatch import Control, Dispatcher, Outcome, StartedStream, next_chunk
-from gateway.errors import UpstreamError, UpstreamProtocolError, scrub
+from gateway.errors import UnsupportedFeatureError, UpstreamError, UpstreamProtocolError, UpstreamStatusError, scrub
 from gateway.events import Exchange
 from gateway.providers.base import Call, Provider
 from gateway.recovery import Continuation, Diverged, can_resume, prefill_call
@@ -117,6 +117,10 @@ class StreamAnswer:
             except UpstreamError as exc:
                 exc.retryable = True  # a rejected recovery (say, of the prefill) moves on: never the end
                 raise
+            except UnsupportedFeatureError as exc:  # this target's provider cannot continue it; another may
+                rejected = UpstreamStatusError(400, exc.message, provider=provider.name, code=exc.code)
+                rejected.retryable = True
+                raise rejected from None
             return started, Continuation(stream_id, skip="" if call else delivered)
 
         exclude = frozenset(a.target for a in self.exchange.attempts if a.outcome == "error")

@@ -166,10 +166,10 @@ class ResponseCache:
         flight, leader = self.flights.join(
             ticket.key, exchange, lambda f: self._fly(ticket, f, upstream), self.config.coalesce
         )
-        if not leader:
-            self.observer.request_coalesced(exchange, flight.leader)
         try:
             await flight.wait(lambda: flight.state is not State.WAITING and (ticket.stream or flight.over))
+            if not leader:  # now that the leader's attempt exists, for a span link to it
+                self.observer.request_coalesced(exchange, flight.leader)
             flight.outcome()
             if flight.entry is not None:
                 exchange.cache = "hit"  # another replica's answer, stored while this one waited for it
@@ -200,10 +200,7 @@ class ResponseCache:
         return {**self.store.stats(), "in_flight": len(self.flights.active)}
 
     async def aclose(self) -> None:
-        for flight in list(self.flights.active.values()):
-            if flight.task is not None:
-                flight.task.cancel()
-        await self.store.aclose()
+        await self.store.aclose()  # flights in progress end with their requests; their stores become misses
 
     # -- a hit ----------------------------------------------------------------------------------------
 

@@ -316,7 +316,10 @@ def _int(value: Any, default: int | None) -> int | None:
 # uvicorn-style table: config `type` -> "module:Class". Adding a provider is a module and a line here.
 REGISTRY: dict[str, str] = {
     "openai": "gateway.providers.openai:OpenAIProvider",
+    "anthropic": "gateway.providers.anthropic:AnthropicProvider",
     "mock": "gateway.providers.mock:MockProvider",
+    "gemini": "gateway.providers.gemini:GeminiProvider",
+    "azure": "gateway.providers.azure:AzureProvider",
 }
 
 

@@ -13,7 +13,7 @@ import httpx
 import orjson
 
 from gateway.config import ProviderConfig
-from gateway.errors import UpstreamError, UpstreamProtocolError, UpstreamStreamError
+from gateway.errors import UnsupportedFeatureError, UpstreamError, UpstreamProtocolError, UpstreamStreamError
 from gateway.providers.base import (
     Call,
     Facts,
@@ -27,6 +27,8 @@ from gateway.sse import SSEEvent
 from gateway.upstream import USER_AGENT, Upstream
 
 PATHS = {"chat": "/chat/completions", "text_completion": "/completions", "embeddings": "/embeddings"}
+OPERATION_NAMES = {"chat": "chat completions", "text_completion": "legacy completions (/v1/completions)",
+                   "embeddings": "embeddings"}
 MAX_MALFORMED = 3  # unparsable events skipped in one stream before it counts as broken
 
 
@@ -50,11 +52,17 @@ class OpenAIProvider(HttpProvider):
     # -- request ------------------------------------------------------------------------------------
 
     def to_request(self, call: Call, model: str) -> UpstreamRequest:
+        if self.config.operations is not None and call.operation not in self.config.operations:
+            raise UnsupportedFeatureError(
+                f"provider {self.name} does not support {OPERATION_NAMES[call.operation]}", param="model"
+            )
         body = {**call.body, "model": model}
         if call.stream and self.config.stream_usage and not wants_usage(call.body):
             # Ask for usage so every stream is accounted for; OpenAIStream removes that chunk again.
             options = call.body.get("stream_options")
             body["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
+        if self.config.prefill_style != "plain" and call.operation == "chat" and _ends_with_assistant(call.body):
+            mark_prefill(body, self.config.prefill_style)
         content = orjson.dumps(body)
         return UpstreamRequest("POST", self.root + PATHS[call.operation], self.headers, content)
 
@@ -118,6 +126,20 @@ class OpenAIStream:
             if self.strip_usage and not chunk.get("choices"):
                 return []  # the usage-only chunk the gateway asked for, not the client
         return [event.data]
+
+
+def mark_prefill(body: dict[str, Any], style: str) -> None:
+    """Ask a server to continue the trailing assistant message the way it wants to be asked (presets.py)."""
+    if style == "prefix":
+        body["messages"] = [*body["messages"][:-1], {**body["messages"][-1], "prefix": True}]
+    elif style == "continue_final_message":
+        body.update(continue_final_message=True, add_generation_prompt=False)
+
+
+def _ends_with_assistant(body: dict[str, Any]) -> bool:
+    messages = body.get("messages")
+    last = messages[-1] if isinstance(messages, list) and messages else None
+    return isinstance(last, dict) and last.get("role") == "assistant" and not last.get("tool_calls")
 
 
 def wants_usage(body: dict[str, Any]) -> bool:

@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from gateway.cache import Cached, ResponseCache, Upstream, build_cache
-from gateway.config import CacheConfig, RetryConfig, RouteConfig, TargetConfig
+from gateway.config import CacheConfig, ConfigError, RetryConfig, RouteConfig, TargetConfig, parse_config
 from gateway.errors import InvalidRequestError, UpstreamStatusError
 from gateway.events import Exchange, NoopObserver
 from gateway.providers.base import Call
@@ -225,3 +225,20 @@ async def test_a_streamed_answer_is_stored_once_complete(make: Make) -> None:
     plain = await ask(cache, Upstreams())
     assert plain is not None and plain.result == "hit"
     assert orjson.loads(plain.body)["choices"][0]["message"]["content"] == "Hi"
+
+
+ROUTES = ('[[providers]]\nname = "m"\ntype = "mock"\n[[routes]]\nmodel = "x"\n{route}'
+          '[[routes.targets]]\nprovider = "m"\nmodel = "y"\n')
+
+
+def test_cache_config() -> None:
+    assert parse_config(ROUTES.format(route="")).cache.backend == "none"  # no [cache] section: no cache
+    config = parse_config("[cache]\nttl_s = 5\n" + ROUTES.format(route="cache = false\ncache_ttl_s = 9\n"))
+    assert config.cache.backend == "memory" and config.routes[0].cache is False
+    assert Route.from_config(config.routes[0], {}, RetryConfig()).cache_ttl_s == 9
+    text = '[cache]\nbackend = "redis"\nredis_url = "http://h:6379"\nttl_s = 0\n' + ROUTES.format(
+        route="cache_ttl_s = -1\n")
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text)
+    assert {p.split(":")[0] for p in caught.value.problems} == {"cache.redis_url", "cache.ttl_s",
+                                                                 "routes[0].cache_ttl_s"}

@@ -6,17 +6,20 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 import openai
 import pytest
 
+from gateway.app import create_app
+from gateway.config import load_config
 from tests.cache.conftest import Backend, redis_keys
 from tests.cache.redis_server import RedisServer
 from tests.conftest import GatewayFactory, gateway_config
 from tests.fakes.openai_compat import CutAfter, Fail, FakeOpenAI, SlowTokens, Stall
-from tests.support import RunningServer
+from tests.support import RunningServer, run_server
 
 CHAT = "/v1/chat/completions"
 BODY: dict[str, Any] = {"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}]}
@@ -280,3 +283,20 @@ async def test_replicas_share_entries_and_one_upstream_call(
         )
     assert all(r.status_code == 200 and chunks(r) for r in responses)
     assert upstream_calls(fake) == 2  # the replica that found the lock taken waited for the other's answer
+
+
+def test_a_reload_keeps_the_cache_unless_its_section_changed(
+    upstream: RunningServer, fake: FakeOpenAI, backend: Backend, tmp_path: Path
+) -> None:
+    path = tmp_path / "gateway.toml"
+    path.write_text(gateway_config(upstream.url, extra=backend.toml()))
+    with run_server(create_app(load_config(path)[0])) as gateway:
+        post(gateway, BODY)
+        reload = gateway.url + "/admin/reload"
+        path.write_text(gateway_config(upstream.url, extra=backend.toml() + "[routing]\nmax_attempts = 2\n"))
+        assert httpx.post(reload).json()["status"] == "reloaded"
+        assert post(gateway, BODY).headers["x-gateway-cache"] == "hit"  # same [cache]: same entries
+        path.write_text(gateway_config(upstream.url, extra=backend.toml("ttl_s = 60\n")))
+        assert httpx.post(reload).json()["status"] == "reloaded"
+        after = post(gateway, BODY).headers["x-gateway-cache"]
+        assert after == ("miss" if backend.name == "memory" else "hit")  # a new memory cache; Redis keeps its
