@@ -89,7 +89,7 @@ class ServerSpanMiddleware:
             await self.app(scope, receive, send_and_watch)
         except BaseException as exc:
             failure = type(exc).__qualname__
-            if isinstance(exc, Exception):
+            if isinstance(exc, Exception) and span.is_recording():
                 span.record_exception(exc)
             raise
         finally:
@@ -101,23 +101,28 @@ class ServerSpanMiddleware:
         assert span is not None
         try:
             exchange = scope.get("state", {}).get("exchange")
-            self.spans.observer.finish_server_span(state, exchange)
+            self.spans.observer.finish_server_span(state, exchange)  # (also ends CLIENT spans it held back)
+            if not span.is_recording():
+                return  # not sampled: nothing below would be kept
+            attributes: Attributes = {}
             route = getattr(scope.get("route"), "path", None)
             if route:
                 span.update_name(f"{method} {route}")
-                span.set_attribute(sc.HTTP_ROUTE, route)
+                attributes[sc.HTTP_ROUTE] = route
             request_id = scope.get("state", {}).get("request_id")
             if request_id:
-                span.set_attribute(sc.REQUEST_ID, request_id)
+                attributes[sc.REQUEST_ID] = request_id
             if status:
-                span.set_attribute(sc.HTTP_STATUS, status)
+                attributes[sc.HTTP_STATUS] = status
             error = failure
             if error is None and status >= 500:
                 error = str(status)
             elif error is None and status < 400:  # a stream that broke, or whose client left, after its 200
                 error = getattr(exchange, "error", None)
             if error:
-                span.set_attribute(sc.ERROR_TYPE, error)
+                attributes[sc.ERROR_TYPE] = error
+            span.set_attributes(attributes)
+            if error:
                 span.set_status(Status(StatusCode.ERROR, error))
         finally:
             span.end()

@@ -1,9 +1,11 @@
 """Exporter wrappers: an unreachable collector costs requests nothing and is said once.
 
-The SDK's batch processors already keep export off the request path (a bounded queue, a worker thread).
-What they do not do is keep quiet: every failed batch and every retry is a log line. These wrappers
-count what could not be delivered (`ExportHealth.dropped`), log the first failure of an outage and its
-end, and nothing in between; the SDK's own exporter loggers are turned down in `setup.py` accordingly.
+The exporting itself is the SDK's: the standard `OTLPSpanExporter`/`OTLPMetricExporter` (http/protobuf or
+gRPC) behind the SDK's `BatchSpanProcessor` and `PeriodicExportingMetricReader`, which keep export off the
+request path (a bounded queue, a worker thread). What they do not do is keep quiet: every failed batch and
+every retry is a log line. These thin wrappers only watch the results: they count what could not be
+delivered (`ExportHealth.dropped`), log the first failure of an outage and its end, and nothing in
+between; the SDK's own exporter loggers are turned down in `setup.py` accordingly.
 """
 
 from __future__ import annotations
@@ -13,21 +15,9 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpanExporter
-from opentelemetry.exporter.prometheus import PrometheusMetricReader
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.sdk.metrics.export import (
-    MetricExporter,
-    MetricExportResult,
-    MetricsData,
-    PeriodicExportingMetricReader,
-)
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
-
-from gateway.telemetry.protobuf import SpanEncoder
-from gateway.telemetry.tally import TallyBook
 
 log = logging.getLogger("gateway.telemetry")
 
@@ -92,35 +82,6 @@ class GuardedSpanExporter(SpanExporter):
         return self.inner.force_flush(timeout_millis)
 
 
-class FastHttpSpanExporter(HttpSpanExporter):
-    """The SDK's OTLP/HTTP span exporter (its client, retries, headers, TLS), encoding with `SpanEncoder`:
-    the SDK's encoder is the largest single cost of tracing a request. Falls back to the SDK's own
-    export if its internals (pinned in pyproject.toml) are not what this expects."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.encoder = SpanEncoder()
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        client = getattr(self, "_client", None)
-        if client is None or getattr(self, "_shutdown", True):
-            return super().export(spans)
-        result = client.export(self.encoder.encode(spans))
-        return SpanExportResult.SUCCESS if result.success else SpanExportResult.FAILURE
-
-
-class FastGrpcSpanExporter(GrpcSpanExporter):
-    """The SDK's OTLP/gRPC span exporter, encoding with `SpanEncoder` (parsed back by upb, in C)."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.encoder = SpanEncoder()
-
-    def _translate_data(self, data: Sequence[ReadableSpan]) -> ExportTraceServiceRequest:
-        request: ExportTraceServiceRequest = ExportTraceServiceRequest.FromString(self.encoder.encode(data))
-        return request
-
-
 class GuardedMetricExporter(MetricExporter):
     def __init__(self, inner: MetricExporter, health: ExportHealth) -> None:
         super().__init__(
@@ -165,28 +126,6 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
         if self._queue is not None and len(self._queue) >= self._limit:
             self.health.queue_full()
         super().on_end(span)
-
-
-class TalliedPeriodicReader(PeriodicExportingMetricReader):
-    """The SDK's periodic OTLP reader, with the gateway's histograms (tally.py) added to each collection."""
-
-    def __init__(self, exporter: MetricExporter, interval_ms: float | None, book: TallyBook) -> None:
-        super().__init__(exporter, interval_ms)
-        self.book = book
-
-    def _receive_metrics(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> None:
-        super()._receive_metrics(self.book.merge(metrics_data), timeout_millis, **kwargs)
-
-
-class TalliedPrometheusReader(PrometheusMetricReader):
-    """The OTel Prometheus reader (behind GET /metrics), with the gateway's histograms added."""
-
-    def __init__(self, book: TallyBook, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.book = book
-
-    def _receive_metrics(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> None:
-        super()._receive_metrics(self.book.merge(metrics_data), timeout_millis, **kwargs)
 
 
 def _count_points(data: MetricsData) -> int:

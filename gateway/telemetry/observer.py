@@ -6,8 +6,16 @@ attempt span stays open until the stream ends. Parents are passed explicitly: th
 leaves a `RequestState` in a context variable, and the first hook that sees an `Exchange` keeps it in
 `exchange.handle`; nothing relies on OpenTelemetry's "current span" between hooks.
 
-Hooks run on the request path, so they only set attributes, record into instruments and start or end
-spans (export is batched on another thread), and they never raise: a failure is logged once and dropped.
+Hooks run on the request path, so they only set attributes, record into the SDK's instruments and start
+or end spans (export is batched on another thread), and they never raise: a failure is logged once and
+dropped. What keeps them cheap:
+- metric attribute sets are bounded (targets, routes, statuses, error kinds): each distinct one is built
+  once and the same dict handed to the SDK every time (`AttemptSets`, `RequestSets`); the SDK copies what
+  it keeps, and nothing here mutates a dict once it is remembered;
+- a CLIENT span starts with the few attributes a sampler may look at; the rest (request parameters,
+  content) are only built when `span.is_recording()`, so an unsampled request pays for none of it;
+- with no metric reader (`instruments.enabled` False) or no tracer provider (`tracing` False), that side
+  is skipped altogether.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -33,7 +41,118 @@ from gateway.telemetry.content import ContentCapture, OutputCollector
 log = logging.getLogger("gateway.telemetry")
 
 Attributes = dict[str, AttributeValue]
+AttributeSet = Mapping[str, AttributeValue]  # a remembered set: shared, never mutated
 F = TypeVar("F", bound=Callable[..., Any])
+V = TypeVar("V")
+MEMO_LIMIT = 1024  # distinct sets remembered per memo; past that it starts over (costs memory, never data)
+
+
+def remember(memo: dict[Hashable, V], key: Hashable, value: V) -> V:
+    if len(memo) >= MEMO_LIMIT:
+        memo.clear()
+    memo[key] = value
+    return value
+
+
+class AttemptSets:
+    """The attributes of one target as seen by one operation (route, provider, model, upstream address):
+    the CLIENT span's name and fixed attributes, and every metric attribute set its attempts record with,
+    each made on first use."""
+
+    __slots__ = ("name", "start", "fixed", "active", "target", "provider_name", "_base", "_metric", "_outcome",
+                 "_tokens", "_route", "_provider")
+
+    def __init__(self, operation: str, attempt: Attempt, provider_name: str) -> None:
+        target = attempt.target
+        self.target, self.provider_name = target, provider_name
+        self.name = f"{operation} {attempt.model}"
+        # What a sampler may look at goes in at the span's start; the rest only onto a recording span.
+        self.start: AttributeSet = {
+            sc.OPERATION: operation, sc.PROVIDER_NAME: provider_name, sc.REQUEST_MODEL: attempt.model,
+        }
+        fixed: Attributes = {sc.ROUTE: attempt.route, sc.TARGET: target, sc.PROVIDER: attempt.provider}
+        base: Attributes = {
+            sc.OPERATION: operation, sc.PROVIDER_NAME: provider_name, sc.REQUEST_MODEL: attempt.model,
+            sc.PROVIDER: attempt.provider,
+        }
+        if attempt.server_address:
+            fixed[sc.SERVER_ADDRESS] = base[sc.SERVER_ADDRESS] = attempt.server_address
+            fixed[sc.SERVER_PORT] = base[sc.SERVER_PORT] = attempt.server_port
+        self.fixed: AttributeSet = fixed
+        self.active: AttributeSet = {sc.TARGET: target, sc.PROVIDER: attempt.provider}
+        self._route, self._provider = attempt.route, attempt.provider
+        self._base: AttributeSet = base
+        self._metric: dict[Hashable, AttributeSet] = {}
+        self._outcome: dict[Hashable, AttributeSet] = {}
+        self._tokens: dict[Hashable, AttributeSet] = {}
+
+    def metric(self, response_model: str | None, name: str | None = None, value: AttributeValue = None) -> AttributeSet:
+        """The GenAI client metrics' set: operation, provider, model, address, the response model when the
+        upstream named one, and one more attribute (`name`=`value`: token type, modality, error type)."""
+        key = (response_model or None, name, value)
+        found = self._metric.get(key)
+        if found is None:
+            made = dict(self._base)
+            if response_model:
+                made[sc.RESPONSE_MODEL] = response_model
+            if name is not None and value is not None:
+                made[name] = value
+            found = remember(self._metric, key, made)
+        return found
+
+    def outcome(self, outcome: str, error: str | None) -> AttributeSet:
+        key = (outcome, error)
+        found = self._outcome.get(key)
+        if found is None:
+            made: Attributes = {
+                sc.ROUTE: self._route, sc.TARGET: self.target, sc.PROVIDER: self._provider,
+                sc.ATTEMPT_OUTCOME: outcome,
+            }
+            if error is not None:
+                made[sc.ERROR_TYPE] = error
+            found = remember(self._outcome, key, made)
+        return found
+
+    def tokens(self, kind: str, key_name: str | None) -> AttributeSet:
+        key = (kind, key_name)
+        found = self._tokens.get(key)
+        if found is None:
+            made: Attributes = {sc.ROUTE: self._route, sc.PROVIDER: self._provider, sc.TOKEN_TYPE: kind}
+            if key_name:
+                made[sc.KEY_NAME] = key_name
+            found = remember(self._tokens, key, made)
+        return found
+
+
+class RequestSets:
+    """The metric attribute sets of a client request, by what it was (route, provider, cache, status...)."""
+
+    __slots__ = ("common", "duration", "requests", "lookup")
+
+    def __init__(self, exchange: Exchange, last: Attempt | None, provider_name: str | None) -> None:
+        common: Attributes = {sc.OPERATION: exchange.operation}
+        if exchange.route:
+            common[sc.ROUTE] = exchange.route
+            common[sc.REQUEST_MODEL] = exchange.route
+        if last is not None and provider_name is not None:
+            common[sc.PROVIDER_NAME] = provider_name
+            common[sc.PROVIDER] = last.provider
+        self.common: AttributeSet = common  # time to first token, time per output token
+        duration = dict(common)
+        self.lookup: AttributeSet | None = None
+        if exchange.cache:
+            duration[sc.CACHE_RESULT] = exchange.cache
+            self.lookup = {sc.CACHE_RESULT: exchange.cache, sc.ROUTE: exchange.route}
+        if exchange.error is not None:
+            duration[sc.ERROR_TYPE] = exchange.error
+        self.duration: AttributeSet = duration
+        counted: Attributes = {sc.HTTP_STATUS: exchange.status, sc.OPERATION: exchange.operation}
+        for name in (sc.ROUTE, sc.PROVIDER, sc.CACHE_RESULT, sc.ERROR_TYPE):
+            if name in duration:
+                counted[name] = duration[name]
+        if exchange.key_name:
+            counted[sc.KEY_NAME] = exchange.key_name
+        self.requests: AttributeSet = counted
 
 
 @dataclass(slots=True)
@@ -82,66 +201,68 @@ class TelemetryObserver(Observer):
         current: ContextVar[RequestState | None],
         content: ContentCapture | None = None,
         provider_names: Mapping[str, str] | None = None,
+        *,
+        tracing: bool = True,
     ) -> None:
         self.tracer = tracer
         self.instruments = instruments
+        self.metrics = instruments.enabled  # False: no reader; nothing is recorded, so nothing is built
+        self.tracing = tracing  # False: no tracer provider (Prometheus only); no spans, no trace context
         self.propagator = propagator
         self.current = current
         self.content = content
         self.provider_names = dict(provider_names or {})
         self.cooling: dict[tuple[str, str], float] = {}  # (route, target) -> monotonic end of its cooldown
-        meter.create_observable_gauge(
-            sc.COOLING_DOWN, [self._observe_cooling], "{target}", "1 while a target is cooling down, else 0."
-        )
+        self._attempt_sets: dict[Hashable, AttemptSets] = {}
+        self._request_sets: dict[Hashable, RequestSets] = {}
+        if self.metrics:
+            meter.create_observable_gauge(
+                sc.COOLING_DOWN, [self._observe_cooling], "{target}", "1 while a target is cooling down, else 0."
+            )
 
     # -- hooks ------------------------------------------------------------------------------------------
 
     @_never_raise
     def attempt_started(self, exchange: Exchange, attempt: Attempt) -> dict[str, str] | None:
         state = self.state(exchange)
-        provider_name = self.provider_name(attempt)
-        attributes: Attributes = {
-            sc.OPERATION: exchange.operation,
-            sc.PROVIDER_NAME: provider_name,
-            sc.REQUEST_MODEL: attempt.model,
-            sc.ROUTE: attempt.route,
-            sc.TARGET: attempt.target,
-            sc.PROVIDER: attempt.provider,
-            sc.ATTEMPT: attempt.number,
-        }
-        if attempt.server_address:
-            attributes[sc.SERVER_ADDRESS] = attempt.server_address
-            attributes[sc.SERVER_PORT] = attempt.server_port
-        if exchange.stream:
-            attributes[sc.REQUEST_STREAM] = True
-        if exchange.cache:
-            attributes[sc.CACHE_RESULT] = exchange.cache
-        if exchange.key_name:
-            attributes[sc.KEY_NAME] = exchange.key_name
-        if attempt.backoff_s > 0:
-            attributes[sc.BACKOFF] = attempt.backoff_s
-        attributes.update(self.parameters(state, exchange, provider_name))
+        sets = self.attempt_sets(exchange, attempt)
         previous = exchange.attempts[-2] if len(exchange.attempts) > 1 else None
-        if previous is not None and previous.outcome != "ok":
-            reason = previous.error or "error"
-            attributes[sc.FAILOVER_REASON] = reason
-            self.instruments.failovers.add(1, {
-                sc.ROUTE: exchange.route, sc.FROM_TARGET: previous.target, sc.TO_TARGET: attempt.target,
-                sc.ERROR_TYPE: reason,
-            })
-            if state.server_span is not None:
-                state.server_span.add_event(sc.FAILOVER_EVENT, {
-                    sc.FROM_TARGET: previous.target, sc.TO_TARGET: attempt.target, sc.ERROR_TYPE: reason,
+        reason = (previous.error or "error") if previous is not None and previous.outcome != "ok" else None
+        if reason is not None and previous is not None:
+            if self.metrics:
+                self.instruments.failovers.add(1, {
+                    sc.ROUTE: exchange.route, sc.FROM_TARGET: previous.target, sc.TO_TARGET: sets.target,
+                    sc.ERROR_TYPE: reason,
                 })
-        span = self.tracer.start_span(
-            f"{exchange.operation} {attempt.model}", state.context, SpanKind.CLIENT, attributes
-        )
-        if self.content is not None and span.is_recording() and exchange.body is not None:
-            if state.inputs is None:
-                state.inputs = self.content.input_attributes(exchange.operation, exchange.body)
-            span.set_attributes(state.inputs)
+            if state.server_span is not None and state.server_span.is_recording():
+                state.server_span.add_event(sc.FAILOVER_EVENT, {
+                    sc.FROM_TARGET: previous.target, sc.TO_TARGET: sets.target, sc.ERROR_TYPE: reason,
+                })
+        if self.metrics:
+            self.instruments.active.add(1, sets.active)
+        if not self.tracing:
+            return None
+        span = self.tracer.start_span(sets.name, state.context, SpanKind.CLIENT, sets.start)
         attempt.handle = span
-        self.instruments.active.add(1, {sc.TARGET: attempt.target, sc.PROVIDER: attempt.provider})
+        if span.is_recording():
+            attributes: Attributes = dict(sets.fixed)
+            attributes[sc.ATTEMPT] = attempt.number
+            if exchange.stream:
+                attributes[sc.REQUEST_STREAM] = True
+            if exchange.cache:
+                attributes[sc.CACHE_RESULT] = exchange.cache
+            if exchange.key_name:
+                attributes[sc.KEY_NAME] = exchange.key_name
+            if attempt.backoff_s > 0:
+                attributes[sc.BACKOFF] = attempt.backoff_s
+            if reason is not None:
+                attributes[sc.FAILOVER_REASON] = reason
+            attributes.update(self.parameters(state, exchange, sets.provider_name))
+            span.set_attributes(attributes)
+            if self.content is not None and exchange.body is not None:
+                if state.inputs is None:
+                    state.inputs = self.content.input_attributes(exchange.operation, exchange.body)
+                span.set_attributes(state.inputs)
         headers: dict[str, str] = {}
         self.propagator.inject(headers, set_span_in_context(span))
         return headers or None
@@ -163,36 +284,20 @@ class TelemetryObserver(Observer):
     @_never_raise
     def attempt_finished(self, exchange: Exchange, attempt: Attempt) -> None:
         ended = attempt.ended if attempt.ended is not None else time.monotonic()
-        facts = attempt.facts
         failed = attempt.outcome != "ok"
         error = (attempt.error or "_OTHER") if failed else None
-        metric: Attributes = {
-            sc.OPERATION: exchange.operation,
-            sc.PROVIDER_NAME: self.provider_name(attempt),
-            sc.REQUEST_MODEL: attempt.model,
-            sc.PROVIDER: attempt.provider,
-        }
-        if attempt.server_address:
-            metric[sc.SERVER_ADDRESS] = attempt.server_address
-            metric[sc.SERVER_PORT] = attempt.server_port
-        if facts is not None and facts.response_model:
-            metric[sc.RESPONSE_MODEL] = facts.response_model
-        ins = self.instruments
-        if exchange.stream and attempt.first_chunk_at is not None:
-            ins.client_ttfc.record(attempt.first_chunk_at - attempt.started, metric)
-        self.record_tokens(exchange, attempt, metric)
-        if error is not None:
-            metric[sc.ERROR_TYPE] = error
-        duration = ins.inference_duration if exchange.operation in sc.INFERENCE_OPERATIONS else ins.client_duration
-        duration.record(ended - attempt.started, metric)
-        outcome: Attributes = {
-            sc.ROUTE: attempt.route, sc.TARGET: attempt.target, sc.PROVIDER: attempt.provider,
-            sc.ATTEMPT_OUTCOME: attempt.outcome,
-        }
-        if error is not None:
-            outcome[sc.ERROR_TYPE] = error
-        ins.attempts.add(1, outcome)
-        ins.active.add(-1, {sc.TARGET: attempt.target, sc.PROVIDER: attempt.provider})
+        if self.metrics:
+            sets = self.attempt_sets(exchange, attempt)
+            facts = attempt.facts
+            response_model = facts.response_model if facts is not None else None
+            ins = self.instruments
+            if exchange.stream and attempt.first_chunk_at is not None:
+                ins.client_ttfc.record(attempt.first_chunk_at - attempt.started, sets.metric(response_model))
+            self.record_tokens(exchange, attempt, sets, response_model)
+            duration = ins.inference_duration if exchange.operation in sc.INFERENCE_OPERATIONS else ins.client_duration
+            duration.record(ended - attempt.started, sets.metric(response_model, sc.ERROR_TYPE, error))
+            ins.attempts.add(1, sets.outcome(attempt.outcome, error))
+            ins.active.add(-1, sets.active)
         span = attempt.handle
         if isinstance(span, Span):
             self.end_attempt_span(exchange, attempt, span, error)
@@ -200,36 +305,22 @@ class TelemetryObserver(Observer):
     @_never_raise
     def request_finished(self, exchange: Exchange) -> None:
         self.state(exchange)
+        if not self.metrics:
+            return
         now = time.monotonic()
-        last = exchange.attempts[-1] if exchange.attempts else None
-        common: Attributes = {sc.OPERATION: exchange.operation}
-        if exchange.route:
-            common[sc.ROUTE] = exchange.route
-            common[sc.REQUEST_MODEL] = exchange.route
-        if last is not None:
-            common[sc.PROVIDER_NAME] = self.provider_name(last)
-            common[sc.PROVIDER] = last.provider
+        sets = self.request_sets(exchange)
         ins = self.instruments
         answered = exchange.answered_by
         if exchange.error is None and answered is not None and answered.first_chunk_at is not None:
             first = answered.first_chunk_at - exchange.started
-            ins.server_ttft.record(first, common)
+            ins.server_ttft.record(first, sets.common)
             tokens = answered.facts.output_tokens if answered.facts is not None else None
             if tokens is not None and tokens > 1:
-                ins.server_tpot.record((now - answered.first_chunk_at) / (tokens - 1), common)
-        if exchange.cache:
-            common[sc.CACHE_RESULT] = exchange.cache
-            ins.cache_lookups.add(1, {sc.CACHE_RESULT: exchange.cache, sc.ROUTE: exchange.route})
-        if exchange.error is not None:
-            common[sc.ERROR_TYPE] = exchange.error
-        ins.server_duration.record(now - exchange.started, common)
-        counted: Attributes = {sc.HTTP_STATUS: exchange.status, sc.OPERATION: exchange.operation}
-        for name in (sc.ROUTE, sc.PROVIDER, sc.CACHE_RESULT, sc.ERROR_TYPE):
-            if name in common:
-                counted[name] = common[name]
-        if exchange.key_name:
-            counted[sc.KEY_NAME] = exchange.key_name
-        ins.requests.add(1, counted)
+                ins.server_tpot.record((now - answered.first_chunk_at) / (tokens - 1), sets.common)
+        if sets.lookup is not None:
+            ins.cache_lookups.add(1, sets.lookup)
+        ins.server_duration.record(now - exchange.started, sets.duration)
+        ins.requests.add(1, sets.requests)
 
     @_never_raise
     def request_coalesced(self, exchange: Exchange, leader: Exchange) -> None:
@@ -247,6 +338,8 @@ class TelemetryObserver(Observer):
 
     @_never_raise
     def target_cooldown(self, route: str, target: str, seconds: float) -> None:
+        if not self.metrics:
+            return
         self.cooling[(route, target)] = time.monotonic() + seconds
         self.instruments.cooldowns.add(1, {sc.ROUTE: route, sc.TARGET: target})
 
@@ -265,6 +358,25 @@ class TelemetryObserver(Observer):
             attempt.provider_type, attempt.provider_type
         )
 
+    def attempt_sets(self, exchange: Exchange, attempt: Attempt) -> AttemptSets:
+        key = (exchange.operation, attempt.route, attempt.provider, attempt.provider_type, attempt.model,
+               attempt.server_address, attempt.server_port)
+        found = self._attempt_sets.get(key)
+        if found is None:
+            found = remember(self._attempt_sets, key,
+                             AttemptSets(exchange.operation, attempt, self.provider_name(attempt)))
+        return found
+
+    def request_sets(self, exchange: Exchange) -> RequestSets:
+        last = exchange.attempts[-1] if exchange.attempts else None
+        key = (exchange.operation, exchange.route, exchange.cache, exchange.error, exchange.status,
+               exchange.key_name, None if last is None else (last.provider, last.provider_type))
+        found = self._request_sets.get(key)
+        if found is None:
+            provider_name = self.provider_name(last) if last is not None else None
+            found = remember(self._request_sets, key, RequestSets(exchange, last, provider_name))
+        return found
+
     def parameters(self, state: RequestState, exchange: Exchange, provider_name: str) -> Attributes:
         if state.parameters is None:
             state.parameters = request_parameters(exchange.operation, exchange.body or {})
@@ -276,7 +388,9 @@ class TelemetryObserver(Observer):
             extra[sc.OPENAI_REQUEST_SERVICE_TIER] = tier
         return {**state.parameters, **extra}
 
-    def record_tokens(self, exchange: Exchange, attempt: Attempt, metric: Attributes) -> None:
+    def record_tokens(
+        self, exchange: Exchange, attempt: Attempt, sets: AttemptSets, response_model: str | None
+    ) -> None:
         facts = attempt.facts
         if facts is None:
             return
@@ -285,19 +399,16 @@ class TelemetryObserver(Observer):
             if count is None:
                 continue
             if ins.token_usage is not None:
-                ins.token_usage.record(count, {**metric, sc.TOKEN_TYPE: kind})
+                ins.token_usage.record(count, sets.metric(response_model, sc.TOKEN_TYPE, kind))
             else:
                 counter, histogram = (
                     (ins.usage_input, ins.operation_input) if kind == "input"
                     else (ins.usage_output, ins.operation_output)
                 )
                 if counter is not None and histogram is not None:
-                    counter.add(count, {**metric, sc.TOKEN_MODALITY: "text"})
-                    histogram.record(count, metric)
-            per_key: Attributes = {sc.ROUTE: attempt.route, sc.PROVIDER: attempt.provider, sc.TOKEN_TYPE: kind}
-            if exchange.key_name:
-                per_key[sc.KEY_NAME] = exchange.key_name
-            ins.tokens.add(count, per_key)
+                    counter.add(count, sets.metric(response_model, sc.TOKEN_MODALITY, "text"))
+                    histogram.record(count, sets.metric(response_model))
+            ins.tokens.add(count, sets.tokens(kind, exchange.key_name))
 
     def end_attempt_span(self, exchange: Exchange, attempt: Attempt, span: Span, error: str | None) -> None:
         if span.is_recording():

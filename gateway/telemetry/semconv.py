@@ -1,4 +1,5 @@
-"""Names, buckets and instruments: every attribute and metric name the gateway emits, made once at start.
+"""Names, buckets and instruments: every attribute and metric name the gateway emits; the SDK instruments, made
+once at start.
 
 GenAI names come from `opentelemetry.semconv._incubating` (pinned in pyproject.toml, because incubating
 names move between versions) and follow semantic-conventions v1.41.0, the last release that defined them.
@@ -22,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from opentelemetry.metrics import Meter
+from opentelemetry.metrics import Counter, Histogram, Meter, UpDownCounter
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
 from opentelemetry.semconv._incubating.attributes import openai_attributes as oa
 from opentelemetry.semconv._incubating.metrics import gen_ai_metrics as gm
@@ -36,8 +37,6 @@ from opentelemetry.semconv.attributes import (
     user_agent_attributes,
 )
 from opentelemetry.semconv.schemas import Schemas
-
-from gateway.telemetry.tally import HistogramTally, Tally, TallyBook
 
 SCHEMA_URL: Final = Schemas.V1_41_0.value
 SCOPE: Final = "gateway"
@@ -164,41 +163,41 @@ def semconv_latest(env: Mapping[str, str]) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Instruments:
-    """Every instrument, created once from a meter. `latest` selects the metric names (see the docstring).
+    """Every instrument, created once from the SDK meter at start. `latest` selects the metric names (see
+    the docstring). Histograms carry the spec's boundaries as `explicit_bucket_boundaries_advisory`; the
+    SDK aggregates, the readers (OTLP, Prometheus) collect. With no reader the meter is the API's no-op
+    one, and `enabled` is False: the observer then skips its metric work altogether."""
 
-    All are the cheap `tally` kinds: counters reported through observable instruments, histograms merged
-    into what the readers collect (see tally.py for why)."""
-
+    enabled: bool
     latest: bool
-    client_duration: HistogramTally
-    inference_duration: HistogramTally  # the same instrument as client_duration in the default mode
-    client_ttfc: HistogramTally
-    token_usage: HistogramTally | None  # v1.41: one histogram, by gen_ai.token.type
-    usage_input: Tally | None  # latest: counters by modality, histograms without
-    usage_output: Tally | None
-    operation_input: HistogramTally | None
-    operation_output: HistogramTally | None
-    server_duration: HistogramTally
-    server_ttft: HistogramTally
-    server_tpot: HistogramTally
-    requests: Tally
-    attempts: Tally
-    failovers: Tally
-    cache_lookups: Tally
-    active: Tally
-    cooldowns: Tally
-    tokens: Tally
+    client_duration: Histogram
+    inference_duration: Histogram  # the same instrument as client_duration in the default mode
+    client_ttfc: Histogram
+    token_usage: Histogram | None  # v1.41: one histogram, by gen_ai.token.type
+    usage_input: Counter | None  # latest: counters by modality, histograms without
+    usage_output: Counter | None
+    operation_input: Histogram | None
+    operation_output: Histogram | None
+    server_duration: Histogram
+    server_ttft: Histogram
+    server_tpot: Histogram
+    requests: Counter
+    attempts: Counter
+    failovers: Counter
+    cache_lookups: Counter
+    active: UpDownCounter
+    cooldowns: Counter
+    tokens: Counter
 
     @classmethod
-    def create(cls, meter: Meter, book: TallyBook, latest: bool) -> Instruments:
-        def histogram(name: str, unit: str, description: str, buckets: tuple[float, ...]) -> HistogramTally:
-            return book.histogram(name, unit, description, buckets)
+    def create(cls, meter: Meter, latest: bool, *, enabled: bool = True) -> Instruments:
+        def histogram(name: str, unit: str, description: str, buckets: tuple[float, ...]) -> Histogram:
+            # As floats: Prometheus labels then read le="1.0", not le="1", for the token buckets too.
+            bounds = [float(b) for b in buckets]
+            return meter.create_histogram(name, unit, description, explicit_bucket_boundaries_advisory=bounds)
 
-        def counter(name: str, unit: str, description: str, *, up_down: bool = False) -> Tally:
-            tally = Tally()
-            create = meter.create_observable_up_down_counter if up_down else meter.create_observable_counter
-            create(name, [tally.observe], unit, description)
-            return tally
+        def counter(name: str, unit: str, description: str) -> Counter:
+            return meter.create_counter(name, unit, description)
 
         client_duration = histogram(CLIENT_DURATION, "s", "GenAI operation duration.", DURATION_BUCKETS)
         ttfc_name = LATEST_TTFC if latest else CLIENT_TTFC
@@ -221,6 +220,7 @@ class Instruments:
             token_usage = histogram(CLIENT_TOKEN_USAGE, "{token}", "Number of input and output tokens used.",
                                     TOKEN_BUCKETS)
         return cls(
+            enabled=enabled,
             latest=latest,
             client_duration=client_duration,
             inference_duration=inference_duration,
@@ -240,7 +240,7 @@ class Instruments:
             attempts=counter(ATTEMPTS_METRIC, "{attempt}", "Upstream attempts, by target and outcome."),
             failovers=counter(FAILOVERS, "{failover}", "Attempts that replaced a failed one."),
             cache_lookups=counter(CACHE_LOOKUPS, "{lookup}", "Response-cache lookups, by result."),
-            active=counter(ACTIVE, "{request}", "Upstream requests in flight, per target.", up_down=True),
+            active=meter.create_up_down_counter(ACTIVE, "{request}", "Upstream requests in flight, per target."),
             cooldowns=counter(COOLDOWNS, "{cooldown}", "Times a target was cooled down."),
             tokens=counter(TOKENS, "{token}", "Tokens used, by route, provider, key and type."),
         )

@@ -28,13 +28,12 @@ from urllib.parse import unquote
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.metrics import Meter, NoOpMeter
 from opentelemetry.propagators.composite import CompositePropagator
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader
+from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
-from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import NoOpTracer, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.util.re import parse_env_headers
@@ -50,15 +49,10 @@ from gateway.telemetry.content import ContentCapture, capture_enabled, load_reda
 from gateway.telemetry.export import (
     CountingBatchSpanProcessor,
     ExportHealth,
-    FastGrpcSpanExporter,
-    FastHttpSpanExporter,
     GuardedMetricExporter,
     GuardedSpanExporter,
-    TalliedPeriodicReader,
-    TalliedPrometheusReader,
 )
 from gateway.telemetry.observer import RequestState, TelemetryObserver
-from gateway.telemetry.tally import TallyBook
 
 log = logging.getLogger("gateway.telemetry")
 
@@ -70,6 +64,12 @@ _NOISY_LOGGERS = (
     "opentelemetry.sdk._shared_internal",
 )
 SHUTDOWN_TIMEOUT_S = 5.0
+# The BatchSpanProcessor's sizes (OTEL_BSP_* override them; the schedule stays the SDK's 5 s). Two spans a
+# request: the queue holds several seconds of a busy gateway while a slow collector holds up an export
+# (the SDK's 2048 would be one second at 1,000 requests/s), and a batch is sent as soon as it is full
+# (the SDK wakes its worker at max_export_batch_size), not only on the schedule.
+BSP_MAX_QUEUE_SIZE = 8192
+BSP_MAX_EXPORT_BATCH_SIZE = 512
 
 
 class Telemetry:
@@ -185,13 +185,12 @@ def start_telemetry(
             health.append(traces)
             aborts.append(exporter)
             tracer_provider.add_span_processor(
-                CountingBatchSpanProcessor(GuardedSpanExporter(exporter, traces), traces)
+                CountingBatchSpanProcessor(GuardedSpanExporter(exporter, traces), traces, **batch_options(env))
             )
         else:  # console: lines appear a fraction of a second after the request, printed off the request path
             tracer_provider.add_span_processor(BatchSpanProcessor(ConsoleLineExporter(), schedule_delay_millis=200))
         tracer = tracer_provider.get_tracer(sc.SCOPE, version, schema_url=sc.SCHEMA_URL)
 
-    book = TallyBook(InstrumentationScope(sc.SCOPE, version, sc.SCHEMA_URL), resource)
     readers: list[MetricReader] = []
     if tc.exporter == "otlp" and tc.otlp_metrics:
         exporter_m = metric_exporter(tc, env)
@@ -199,17 +198,22 @@ def start_telemetry(
         health.append(metrics)
         aborts.append(exporter_m)
         interval = None if env.get("OTEL_METRIC_EXPORT_INTERVAL") else tc.metric_export_interval_ms
-        readers.append(TalliedPeriodicReader(GuardedMetricExporter(exporter_m, metrics), interval, book))
+        readers.append(PeriodicExportingMetricReader(GuardedMetricExporter(exporter_m, metrics), interval))
     registry = None
     if tc.prometheus:
+        from opentelemetry.exporter.prometheus import PrometheusMetricReader
         from prometheus_client import CollectorRegistry
 
         registry = CollectorRegistry()  # this app's own: the module-level default is process-wide
-        readers.append(TalliedPrometheusReader(book, registry=registry))
+        readers.append(PrometheusMetricReader(registry=registry))
     meter_provider: MeterProvider | None = None
     meter: Meter = NoOpMeter(sc.SCOPE)
     if readers:
-        meter_provider = MeterProvider(metric_readers=readers, resource=resource, shutdown_on_exit=False)
+        # No exemplars unless OTEL_METRICS_EXEMPLAR_FILTER asks for them: the default (trace_based) would only
+        # look for a current span on every record, and the hooks run with none (parents are passed explicitly).
+        exemplars = None if env.get("OTEL_METRICS_EXEMPLAR_FILTER") else AlwaysOffExemplarFilter()
+        meter_provider = MeterProvider(metric_readers=readers, resource=resource, shutdown_on_exit=False,
+                                       exemplar_filter=exemplars)
         meter = meter_provider.get_meter(sc.SCOPE, version, schema_url=sc.SCHEMA_URL)
 
     content = None
@@ -217,9 +221,9 @@ def start_telemetry(
         content = ContentCapture(tc.content_max_chars, redactor, config.secrets())
     current: ContextVar[RequestState | None] = ContextVar("gateway_telemetry_request", default=None)
     observer = TelemetryObserver(
-        tracer, meter, sc.Instruments.create(meter, book, sc.semconv_latest(env)),
+        tracer, meter, sc.Instruments.create(meter, sc.semconv_latest(env), enabled=meter_provider is not None),
         # Upstream gets the attempt's trace context only: the client's baggage is not sent on to providers.
-        TraceContextTextMapPropagator(), current, content, tc.provider_names,
+        TraceContextTextMapPropagator(), current, content, tc.provider_names, tracing=tracer_provider is not None,
     )
     server_spans = None
     if tracer_provider is not None:
@@ -286,14 +290,26 @@ def _exporter_options(tc: TelemetryConfig, env: Mapping[str, str], signal: str) 
     }
 
 
+def batch_options(env: Mapping[str, str]) -> dict[str, Any]:
+    """BatchSpanProcessor sizes: ours, unless an OTEL_BSP_* size is set; then the SDK reads both (ours
+    could contradict it: the batch may not exceed the queue)."""
+    if env.get("OTEL_BSP_MAX_QUEUE_SIZE") or env.get("OTEL_BSP_MAX_EXPORT_BATCH_SIZE"):
+        return {}
+    return {"max_queue_size": BSP_MAX_QUEUE_SIZE, "max_export_batch_size": BSP_MAX_EXPORT_BATCH_SIZE}
+
+
 def span_exporter(tc: TelemetryConfig, env: Mapping[str, str]) -> SpanExporter:
+    """The SDK's own OTLP span exporter, http/protobuf or gRPC."""
     options = _exporter_options(tc, env, "traces")
     gzip = tc.otlp_compression == "gzip" and not _env(env, "traces", "COMPRESSION")
     if otlp_protocol(tc, env, "traces") == "grpc":
-        return FastGrpcSpanExporter(compression=_grpc_compression(gzip), **options)
-    from opentelemetry.exporter.otlp.proto.http import Compression
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
 
-    return FastHttpSpanExporter(compression=Compression.Gzip if gzip else None, **options)
+        return GrpcSpanExporter(compression=_grpc_compression(gzip), **options)
+    from opentelemetry.exporter.otlp.proto.http import Compression
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    return OTLPSpanExporter(compression=Compression.Gzip if gzip else None, **options)
 
 
 def metric_exporter(tc: TelemetryConfig, env: Mapping[str, str]) -> MetricExporter:

@@ -15,6 +15,7 @@ from gateway.app import create_app
 from gateway.config import ConfigError, parse_config
 from gateway.events import Observer
 from gateway.telemetry import ServerSpanMiddleware
+from gateway.telemetry.setup import batch_options
 from tests.conftest import UPSTREAM_KEY, GatewayFactory, gateway_config
 from tests.fakes.openai_compat import Fail, FakeOpenAI
 from tests.fakes.otlp import FakeCollector
@@ -105,6 +106,7 @@ model = "two-targets"
     assert "two-targets -> fake/upstream-model 200" in failover
     assert "attempts=2" in failover and "failover(dead/m: connect_error)" in failover
     assert " 400 " in bad
+    assert telemetry_of(gateway).meter_provider is None and not telemetry_of(gateway).observer.metrics
 
 
 def test_unreachable_collector_costs_requests_nothing_and_is_logged_once(
@@ -196,13 +198,14 @@ def test_telemetry_off_means_no_wrappers_at_all(upstream: RunningServer) -> None
         assert httpx.get(gateway.url + "/metrics").status_code == 404
 
 
-def test_prometheus_only_records_metrics_without_spans(upstream: RunningServer) -> None:
+def test_prometheus_only_records_metrics_without_spans(upstream: RunningServer, fake: FakeOpenAI) -> None:
     app = create_app(parse_config(gateway_config(upstream.url, extra="[telemetry]\nprometheus = true\n")))
     assert app.state.telemetry.server_spans is None
     assert not any(m.cls is ServerSpanMiddleware for m in app.user_middleware)
     with run_server(app) as gateway:
         assert chat(gateway).status_code == 200
         scrape = httpx.get(gateway.url + "/metrics")
+    assert "traceparent" not in fake.last.headers  # no tracing: no trace context is made up for the upstream
     assert scrape.status_code == 200 and scrape.headers["content-type"].startswith("text/plain")
     text = scrape.text
     assert 'gen_ai_client_operation_duration_seconds_bucket{' in text
@@ -210,6 +213,12 @@ def test_prometheus_only_records_metrics_without_spans(upstream: RunningServer) 
     assert "gen_ai_client_token_usage_bucket{" in text and 'gen_ai_token_type="output"' in text
     assert 'gateway_requests_total{' in text and 'gateway_route="gpt-test"' in text
     assert "gen_ai_system" not in text
+
+
+def test_span_batches_are_sized_for_a_busy_gateway_unless_the_environment_says() -> None:
+    assert batch_options({}) == {"max_queue_size": 8192, "max_export_batch_size": 512}
+    assert batch_options({"OTEL_BSP_MAX_QUEUE_SIZE": "256"}) == {}  # the SDK reads both: no contradiction
+    assert batch_options({"OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "64"}) == {}
 
 
 def test_a_redact_hook_that_cannot_be_imported_is_a_config_error(upstream: RunningServer) -> None:

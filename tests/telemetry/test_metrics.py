@@ -15,6 +15,8 @@ from gateway.config import parse_config
 from gateway.events import Attempt, Exchange
 from gateway.telemetry import ServerSpanMiddleware, start_telemetry
 from gateway.telemetry import semconv as sc
+from gateway.telemetry.observer import MEMO_LIMIT, AttemptSets
+from tests.fakes.openai_compat import Fail, FakeOpenAI
 from tests.fakes.otlp import FakeCollector, Metric
 from tests.support import RunningServer, closed_port, run_server
 from tests.telemetry.conftest import TelemetryGatewayFactory, flush, telemetry_section
@@ -255,3 +257,79 @@ model = "gpt-test"
     waiter = next(s for s in collector.spans("SERVER") if s.attributes["gateway.request_id"] == "waiter")
     assert waiter.links == [(client.trace_id, client.span_id, {"gateway.cache.coalesced": True})]
     assert waiter.attributes["gateway.cache.coalesced"] is True and waiter.attributes["gateway.attempts"] == 0
+
+
+def test_attribute_sets_are_reused_but_never_mixed(
+    start_traced: TelemetryGatewayFactory, collector: FakeCollector, fake: FakeOpenAI
+) -> None:
+    """The observer hands the SDK the same attribute dict for the same combination (a 400 and a 200 on one
+    target are two); repeated requests add up on their own points, and no set picks up another's keys."""
+    gateway = start_traced()
+    statuses = []
+    for failing in (True, False, True, False, False):
+        if failing:
+            fake.enqueue(Fail(400))
+        statuses.append(httpx.post(gateway.url + "/v1/chat/completions",
+                                   json={"model": "gpt-test", "messages": MESSAGES}).status_code)
+    assert statuses == [400, 200, 400, 200, 200]
+    flush(gateway)
+    duration = collector.metric("gen_ai.client.operation.duration")
+    assert {p.attributes.get("error.type"): p.count for p in duration.points} == {"400": 2, None: 3}
+    usage = collector.metric("gen_ai.client.token.usage")
+    assert {p.attributes["gen_ai.token.type"]: p.count for p in usage.points} == {"input": 3, "output": 3}
+    assert not any("error.type" in p.attributes for p in usage.points)
+    attempts = collector.metric("gateway.upstream.attempts")
+    assert {(p.attributes["gateway.attempt.outcome"], p.attributes.get("error.type")): p.value
+            for p in attempts.points} == {("error", "400"): 2, ("ok", None): 3}
+    requests = collector.metric("gateway.requests")
+    assert {p.attributes["http.response.status_code"]: p.value for p in requests.points} == {400: 2, 200: 3}
+    server = collector.metric("gen_ai.server.request.duration")
+    assert total(server) == 5
+
+
+def test_unsampled_requests_are_still_measured(
+    start_traced: TelemetryGatewayFactory, collector: FakeCollector, fake: FakeOpenAI
+) -> None:
+    """trace_sample_ratio = 0: no span is recorded or exported, every metric still is, and the upstream
+    still gets the (unsampled) trace context."""
+    gateway = start_traced(telemetry="trace_sample_ratio = 0.0")
+    client = openai.OpenAI(base_url=gateway.url + "/v1", api_key="k", max_retries=0)
+    client.chat.completions.create(model="gpt-test", messages=MESSAGES)
+    list(client.chat.completions.create(model="gpt-test", messages=MESSAGES, stream=True))
+    flush(gateway)
+    assert collector.spans() == []
+    assert total(collector.metric("gateway.requests")) == 2
+    assert total(collector.metric("gen_ai.client.operation.duration")) == 2
+    assert total(collector.metric("gen_ai.server.time_to_first_token")) == 1
+    flags = fake.last.headers["traceparent"].split("-")[3]
+    assert not int(flags, 16) & 1
+
+
+def test_delta_temporality_is_honoured(
+    start_traced: TelemetryGatewayFactory, collector: FakeCollector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SDK's instruments follow OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE, histograms included."""
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "delta")
+    gateway = start_traced()
+    client = openai.OpenAI(base_url=gateway.url + "/v1", api_key="k", max_retries=0)
+    client.chat.completions.create(model="gpt-test", messages=MESSAGES)
+    client.chat.completions.create(model="gpt-test", messages=MESSAGES)
+    flush(gateway)
+    assert total(collector.metric("gen_ai.client.operation.duration")) == 2
+    client.chat.completions.create(model="gpt-test", messages=MESSAGES)
+    flush(gateway)
+    assert total(collector.metric("gen_ai.client.operation.duration")) == 1  # only what came since
+    assert total(collector.metric("gateway.requests")) == 1
+
+
+def test_remembered_attribute_sets_start_over_past_their_limit() -> None:
+    """An unexpected spread (say, an upstream naming a new response model each time) costs memory only up to
+    the limit, and every set stays right."""
+    sets = AttemptSets("chat", Attempt(1, "r", "p", "openai", "m", "api.example", 443), "openai")
+    for i in range(MEMO_LIMIT + 5):
+        made = sets.metric(f"model-{i}", sc.ERROR_TYPE, "429")
+        assert made[sc.RESPONSE_MODEL] == f"model-{i}" and made[sc.ERROR_TYPE] == "429"
+    assert sets.metric(None) == {
+        sc.OPERATION: "chat", sc.PROVIDER_NAME: "openai", sc.REQUEST_MODEL: "m", sc.PROVIDER: "p",
+        sc.SERVER_ADDRESS: "api.example", sc.SERVER_PORT: 443}
+    assert sets.metric(None) is sets.metric(None)  # made once, handed out again
