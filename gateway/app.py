@@ -28,7 +28,8 @@ from gateway.errors import GatewayError, InvalidRequestError
 from gateway.events import NoopObserver, Observer
 from gateway.messages import MessagesEntrance
 from gateway.middleware import RequestIdMiddleware
-from gateway.providers.base import HttpProvider, build_provider, unavailable_types
+from gateway.providers.base import HttpProvider, build_provider
+from gateway.providers.registry import unavailable_types
 from gateway.reload import Reloader
 from gateway.routing.health import CooldownPolicy, Health
 from gateway.routing.table import RouteTable

@@ -7,13 +7,14 @@ import logging
 import os
 import sys
 from pathlib import Path
-
-import uvicorn
-from starlette.applications import Starlette
+from typing import TYPE_CHECKING
 
 from gateway import __version__
 from gateway.config import ConfigError, GatewayConfig, load_config, load_demo_config
-from gateway.providers.base import unavailable_types
+from gateway.providers.registry import unavailable_types
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
 # Tells worker processes (`--workers N`) which config the parent chose; "" means the built-in demo.
 _WORKER_CONFIG_ENV = "GATEWAY_WORKER_CONFIG"
@@ -85,6 +86,8 @@ def _serve(args: argparse.Namespace) -> int:
     )
     config = config.model_copy(update={"server": server})
     print(banner(config, path, args.workers), flush=True)
+    import uvicorn  # only to serve: `gateway check` needs nothing but the config models
+
     options = dict(
         host=server.host,
         port=server.port,

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.endpoints import Gateway
-from gateway.providers.base import HttpProvider, unavailable_types
+from gateway.providers.base import HttpProvider
+from gateway.providers.registry import unavailable_types
 
 log = logging.getLogger("gateway")
 

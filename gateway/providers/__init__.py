@@ -1,1 +1,1 @@
-"""Providers: one module per config `type`, registered in `base.REGISTRY`."""
+"""Providers: one module per config `type`, registered in `registry.REGISTRY`."""

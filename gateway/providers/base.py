@@ -10,7 +10,7 @@ for one client request, once per attempt, so it must not change `call`. The I/O 
     >>> reply.facts.response_model                                       # doctest: +SKIP
     'mock-1'
 
-Adding a provider: one module with a `HttpProvider` subclass, one entry in `REGISTRY`.
+Adding a provider: one module with a `HttpProvider` subclass, one entry in `registry.REGISTRY`.
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ from typing import Any, ClassVar, Literal, Protocol
 import httpx
 import orjson
 
-from gateway.config import GatewayConfig, ProviderConfig
+from gateway.config import ProviderConfig
 from gateway.errors import UpstreamError, UpstreamProtocolError, UpstreamStatusError
+from gateway.providers.registry import REGISTRY
 from gateway.sse import SSEDecoder, SSEEvent
 from gateway.upstream import Upstream, classify
 
@@ -313,16 +314,6 @@ def _int(value: Any, default: int | None) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
-# uvicorn-style table: config `type` -> "module:Class". Adding a provider is a module and a line here.
-REGISTRY: dict[str, str] = {
-    "openai": "gateway.providers.openai:OpenAIProvider",
-    "anthropic": "gateway.providers.anthropic:AnthropicProvider",
-    "mock": "gateway.providers.mock:MockProvider",
-    "gemini": "gateway.providers.gemini:GeminiProvider",
-    "azure": "gateway.providers.azure:AzureProvider",
-}
-
-
 def build_provider(config: ProviderConfig, transport: httpx.AsyncBaseTransport | None = None) -> HttpProvider:
     target = REGISTRY.get(config.type)
     if target is None:
@@ -330,13 +321,3 @@ def build_provider(config: ProviderConfig, transport: httpx.AsyncBaseTransport |
     module_name, _, class_name = target.partition(":")
     cls: type[HttpProvider] = getattr(importlib.import_module(module_name), class_name)
     return cls(config, Upstream(config, transport) if transport is not None else None)
-
-
-def unavailable_types(config: GatewayConfig) -> list[str]:
-    """Config problems for provider types this build cannot serve yet, by key path."""
-    return [
-        f'providers[{i}].type: provider type "{p.type}" is not available in this version of the gateway '
-        f"(available: {', '.join(sorted(REGISTRY))})"
-        for i, p in enumerate(config.providers)
-        if p.type not in REGISTRY
-    ]

@@ -174,7 +174,7 @@ def test_every_provider_type_is_available(tmp_path: Path) -> None:
     from typing import get_args
 
     from gateway.config import ProviderType
-    from gateway.providers.base import REGISTRY
+    from gateway.providers.registry import REGISTRY
 
     assert set(get_args(ProviderType)) <= set(REGISTRY)
     path = tmp_path / "c.toml"
