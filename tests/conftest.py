@@ -87,3 +87,24 @@ def client(gateway: RunningServer) -> Iterator[openai.OpenAI]:
 async def async_client(gateway: RunningServer) -> AsyncIterator[openai.AsyncOpenAI]:
     async with openai.AsyncOpenAI(base_url=gateway.url + "/v1", api_key="client-key", max_retries=0) as sdk:
         yield sdk
+
+
+def dead_first_route(dead_port: int, model: str = "two-targets") -> str:
+    """TOML for a provider `dead` (nothing listens on `dead_port`) and a route `model` whose first target
+    is that provider and whose second is the fake upstream: every request fails over once."""
+    return f"""
+[[providers]]
+name = "dead"
+type = "openai"
+base_url = "http://127.0.0.1:{dead_port}"
+[[routes]]
+model = "{model}"
+  [[routes.targets]]
+  provider = "dead"
+  model = "m"
+  weight = 1000000
+  [[routes.targets]]
+  provider = "fake"
+  model = "upstream-model"
+  weight = 0.000001
+"""

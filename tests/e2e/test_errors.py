@@ -8,7 +8,7 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import UPSTREAM_KEY, GatewayFactory, gateway_config
+from tests.conftest import UPSTREAM_KEY, GatewayFactory, dead_first_route, gateway_config
 from tests.fakes.openai_compat import Fail, FakeOpenAI, ResetServer, Stall
 from tests.support import RunningServer, closed_port
 
@@ -145,20 +145,7 @@ def test_gateway_keeps_serving_after_bad_input(client: openai.OpenAI, gateway: R
 def test_failover_to_next_target_on_connection_error(start_gateway: GatewayFactory, upstream: RunningServer,
                                                      fake: FakeOpenAI) -> None:
     extra = f"""
-[[providers]]
-name = "dead"
-type = "openai"
-base_url = "http://127.0.0.1:{closed_port()}"
-[[routes]]
-model = "two-targets"
-  [[routes.targets]]
-  provider = "dead"
-  model = "m"
-  weight = 1000000
-  [[routes.targets]]
-  provider = "fake"
-  model = "upstream-model"
-  weight = 0.000001
+{dead_first_route(closed_port())}
 """
     gateway = start_gateway(gateway_config(upstream.url, extra=extra))
     response = post(gateway, json={"model": "two-targets", "messages": MESSAGES})

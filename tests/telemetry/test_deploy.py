@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from gateway.config import load_config
-from tests.conftest import GatewayFactory, gateway_config
+from tests.conftest import GatewayFactory, dead_first_route, gateway_config
 from tests.fakes.openai_compat import Fail, FakeOpenAI
 from tests.support import RunningServer, closed_port, free_port
 
@@ -185,20 +185,7 @@ prometheus = true
 [routing]
 failure_threshold = 1
 cooldown_s = 2
-[[providers]]
-name = "dead"
-type = "openai"
-base_url = "http://127.0.0.1:{closed_port()}"
-[[routes]]
-model = "two-targets"
-  [[routes.targets]]
-  provider = "dead"
-  model = "m"
-  weight = 1000000
-  [[routes.targets]]
-  provider = "fake"
-  model = "upstream-model"
-  weight = 0.000001
+{dead_first_route(closed_port())}
 """))
     base = prometheus(f"127.0.0.1:{gateway.port}")
     traffic = Traffic(gateway, fake)

@@ -16,7 +16,7 @@ from gateway.config import ConfigError, parse_config
 from gateway.events import Observer
 from gateway.telemetry import ServerSpanMiddleware
 from gateway.telemetry.setup import batch_options
-from tests.conftest import UPSTREAM_KEY, GatewayFactory, gateway_config
+from tests.conftest import UPSTREAM_KEY, GatewayFactory, dead_first_route, gateway_config
 from tests.fakes.openai_compat import Fail, FakeOpenAI
 from tests.fakes.otlp import FakeCollector
 from tests.support import RunningServer, closed_port, run_server
@@ -73,20 +73,7 @@ def test_console_exporter_prints_one_line_per_request(
     gateway = start_gateway(gateway_config(upstream.url, extra=f"""
 [telemetry]
 exporter = "console"
-[[providers]]
-name = "dead"
-type = "openai"
-base_url = "http://127.0.0.1:{dead}"
-[[routes]]
-model = "two-targets"
-  [[routes.targets]]
-  provider = "dead"
-  model = "m"
-  weight = 1000000
-  [[routes.targets]]
-  provider = "fake"
-  model = "upstream-model"
-  weight = 0.000001
+{dead_first_route(dead)}
 """))
     client = openai.OpenAI(base_url=gateway.url + "/v1", api_key="k", max_retries=0)
     client.chat.completions.create(model="gpt-test", messages=MESSAGES)

@@ -16,28 +16,13 @@ from gateway.events import Attempt, Exchange
 from gateway.telemetry import ServerSpanMiddleware, start_telemetry
 from gateway.telemetry import semconv as sc
 from gateway.telemetry.observer import MEMO_LIMIT, AttemptSets
+from tests.conftest import dead_first_route
 from tests.fakes.openai_compat import Fail, FakeOpenAI
 from tests.fakes.otlp import FakeCollector, Metric
 from tests.support import RunningServer, closed_port, run_server
 from tests.telemetry.conftest import TelemetryGatewayFactory, flush, telemetry_section
 
 MESSAGES = [{"role": "user", "content": "Say hello"}]
-DEAD_FIRST = """
-[[providers]]
-name = "dead"
-type = "openai"
-base_url = "http://127.0.0.1:{port}"
-[[routes]]
-model = "two-targets"
-  [[routes.targets]]
-  provider = "dead"
-  model = "m"
-  weight = 1000000
-  [[routes.targets]]
-  provider = "fake"
-  model = "upstream-model"
-  weight = 0.000001
-"""
 
 
 def traffic(gateway: RunningServer) -> None:
@@ -64,7 +49,7 @@ def total(metric: Metric, **attributes: object) -> float:
 
 @pytest.fixture
 def measured(start_traced: TelemetryGatewayFactory, collector: FakeCollector) -> RunningServer:
-    gateway = start_traced(extra=DEAD_FIRST.format(port=closed_port()))
+    gateway = start_traced(extra=dead_first_route(closed_port()))
     traffic(gateway)
     flush(gateway)
     return gateway
@@ -125,7 +110,7 @@ def test_gateway_metrics(measured: RunningServer, collector: FakeCollector) -> N
 def test_cooldowns_are_counted_and_shown_as_state(
     start_traced: TelemetryGatewayFactory, collector: FakeCollector
 ) -> None:
-    gateway = start_traced(extra=DEAD_FIRST.format(port=closed_port()) + """
+    gateway = start_traced(extra=dead_first_route(closed_port()) + """
 [routing]
 failure_threshold = 1
 cooldown_s = 60

@@ -10,6 +10,7 @@ import openai
 import pytest
 
 from gateway.telemetry import semconv
+from tests.conftest import dead_first_route
 from tests.fakes.openai_compat import Fail, FakeOpenAI, SlowTokens
 from tests.fakes.otlp import FakeCollector, Span
 from tests.support import RunningServer, closed_port
@@ -159,20 +160,7 @@ def test_failover_makes_two_sibling_client_spans(
 ) -> None:
     dead = closed_port()
     gateway = start_traced(extra=f"""
-[[providers]]
-name = "dead"
-type = "openai"
-base_url = "http://127.0.0.1:{dead}"
-[[routes]]
-model = "two-targets"
-  [[routes.targets]]
-  provider = "dead"
-  model = "m"
-  weight = 1000000
-  [[routes.targets]]
-  provider = "fake"
-  model = "upstream-model"
-  weight = 0.000001
+{dead_first_route(dead)}
 """)
     response = httpx.post(gateway.url + "/v1/chat/completions", json={"model": "two-targets", "messages": MESSAGES})
     assert response.status_code == 200 and response.headers["x-gateway-attempts"] == "2"
