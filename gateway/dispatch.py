@@ -157,7 +157,9 @@ class Dispatcher:
         while i < len(queue):
             current = queue[i]
             i += 1
-            if not self._usable(plan, current, control) and any(self._usable(plan, r, control) for r in queue[i:]):
+            later = queue[i:]  # empty for a route without fallbacks: then nothing to pass over to, no check
+            usable = self._usable
+            if later and not usable(plan, current, control) and any(usable(plan, r, control) for r in later):
                 continue  # all its targets are cooling: a fallback that can answer goes first (cooldown = skipped)
             outcome = await self._run_route(plan, current, control, send)
             if outcome is not None:
