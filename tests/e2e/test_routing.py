@@ -10,33 +10,18 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import ExitStack
 from typing import Any
 
 import httpx
 import openai
 import pytest
 
-from tests.e2e.cluster import Cluster, chat, route, running_cluster, status, target_status
+from tests.e2e.cluster import Cluster, chat, route, status, target_status
 from tests.fakes.openai_compat import CutAfter, Fail, SlowTokens, Stall
 from tests.support import RunningServer
 
 MESSAGES: list[Any] = [{"role": "user", "content": "hi"}]
 CHAT_URL = "/v1/chat/completions"
-
-
-@pytest.fixture(scope="module")
-def servers() -> Iterator[ExitStack]:
-    """Waits for the servers of the module's tests to stop, once, at the end (see cluster.py)."""
-    with ExitStack() as stack:
-        yield stack
-
-
-@pytest.fixture
-def cluster(servers: ExitStack) -> Iterator[Cluster]:
-    with running_cluster(servers) as running:
-        yield running
 
 
 def providers(gateway: RunningServer, n: int, model: str = "chat", **headers: str) -> list[str]:

@@ -7,15 +7,13 @@ Bytes matter here, so most clients are plain httpx reading the SSE events; the S
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import ExitStack
 from typing import Any
 
 import httpx
 import openai
 import pytest
 
-from tests.e2e.cluster import Cluster, route, running_cluster, target_status
+from tests.e2e.cluster import Cluster, route, target_status
 from tests.fakes.openai_compat import (
     CutAfter,
     Fail,
@@ -34,19 +32,6 @@ BODY: dict[str, Any] = {"model": "chat", "messages": MESSAGES, "stream": True}
 # round robin with a heavier first target: the first attempt always goes to "a"
 TWO = route("chat", "a/ma*2", "b/mb", strategy="round_robin")
 THREE = route("chat", "a/ma*3", "b/mb*2", "c/mc", strategy="round_robin")
-
-
-@pytest.fixture(scope="module")
-def servers() -> Iterator[ExitStack]:
-    """Waits for the servers of the module's tests to stop, once, at the end (see cluster.py)."""
-    with ExitStack() as stack:
-        yield stack
-
-
-@pytest.fixture
-def cluster(servers: ExitStack) -> Iterator[Cluster]:
-    with running_cluster(servers) as running:
-        yield running
 
 
 class Streamed:
