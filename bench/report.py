@@ -9,7 +9,7 @@ from pathlib import Path
 from wrk import WrkResult
 
 MODES = ("non-stream", "stream")
-TARGET_ORDER = ("upstream", "passthrough", "gateway", "gateway-cache-memory", "gateway-cache-redis")
+TARGET_ORDER = ("upstream", "passthrough", "gateway", "gateway-otel", "gateway-cache-memory", "gateway-cache-redis")
 CACHE_ROWS = {"gateway-cache-memory": "memory", "gateway-cache-redis": "redis"}
 
 
@@ -21,6 +21,8 @@ class TargetResult:
     check_failures: dict[str, str] = field(default_factory=dict)  # mode -> what was wrong with one answer
     cells: dict[str, dict[int, WrkResult]] = field(default_factory=lambda: {mode: {} for mode in MODES})
     cell_failures: dict[str, dict[int, str]] = field(default_factory=lambda: {mode: {} for mode in MODES})
+    sent: int = 0  # requests answered in all, warm-ups and answer checks included
+    telemetry: dict[str, object] | None = None  # gateway-otel: what the OTLP receiver got (bench/otlp_sink.py)
 
     def cell(self, mode: str, connections: int) -> WrkResult | None:
         return self.cells[mode].get(connections)
@@ -101,6 +103,8 @@ def format_ratios(mode: str, results: dict[str, TargetResult], concurrencies: li
     delta = "n/a" if gateway is None or passthrough is None else f"{gateway.p50_ms - passthrough.p50_ms:+.2f} ms"
     lines.append(f"  gateway p50 - passthrough p50 at c={first}:  {delta}")
     lines.append(f"  passthrough / upstream req/s: {per_c('passthrough', 'upstream')}")
+    if "gateway-otel" in results:
+        lines.append(f"  telemetry on (OTLP, live receiver) / off req/s:  {per_c('gateway-otel', 'gateway')}")
     for row, backend in CACHE_ROWS.items():
         if row not in results:
             continue
@@ -111,6 +115,17 @@ def format_ratios(mode: str, results: dict[str, TargetResult], concurrencies: li
         if (hit := get(row, first)) is not None:
             lines.append(f"  cache hit ({backend}) p50 at c={first}: {_ms(hit.p50_ms)} ms ({p50s})")
     return "\n".join(lines)
+
+
+def format_delivery(result: TargetResult) -> str:
+    """Whether the spans of every request reached the receiver: a telemetry cost that drops data is not one."""
+    spans = result.telemetry.get("spans", {}) if result.telemetry else {}
+    assert isinstance(spans, dict)
+    server, client = int(spans.get("SERVER", 0)), int(spans.get("CLIENT", 0))
+    share = f"{100 * server / result.sent:.1f}%" if result.sent else "n/a"
+    return (f"gateway-otel: the receiver got {server:,} SERVER and {client:,} CLIENT spans for {result.sent:,} "
+            f"requests ({share}), {result.telemetry.get('metric_points', 0) if result.telemetry else 0:,} "
+            "metric points")
 
 
 def format_problems(results: dict[str, TargetResult]) -> list[str]:
@@ -147,6 +162,8 @@ def format_report(results: dict[str, TargetResult], concurrencies: list[int], du
     parts.append(
         "'!': a run with errors (listed below), its numbers are not comparable. Compare ratios within one run."
     )
+    if (otel := results.get("gateway-otel")) is not None and otel.telemetry is not None:
+        parts.append(format_delivery(otel))
     problems = format_problems(results)
     if problems:
         parts.append("")
@@ -161,6 +178,8 @@ def write_json(path: Path, results: dict[str, TargetResult], meta: dict[str, obj
         targets[name] = {
             "skipped": target.skipped,
             "rss_mb": target.rss_mb,
+            "sent": target.sent,
+            "telemetry": target.telemetry,
             "check_failures": target.check_failures,
             "cells": {
                 mode: {str(c): result.to_json() for c, result in sorted(cells.items())}

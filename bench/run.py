@@ -8,6 +8,7 @@ See bench/README.md. Stdlib only; the servers under test run on the project's vi
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 from types import FrameType
 
@@ -23,7 +25,7 @@ import report
 import targets
 import wrk
 from nginx import STREAM_PATH, Nginx
-from procs import Child, first_line, free_port, peak_rss_mb, pinning_cores, wait_port, wait_ready
+from procs import Child, first_line, free_port, peak_rss_mb, pin_prefix, pinning_cores, wait_port, wait_ready
 from report import MODES, TARGET_ORDER, TargetResult
 
 INSTALL_HINT = "apt-get update && apt-get install -y nginx wrk"
@@ -85,6 +87,7 @@ class Bench:
         self.children: list[Child] = []
         self.nginx: Nginx  # started by run()
         self.redis_url: str | None = None  # started for the gateway-cache-redis row
+        self.sink_url: str | None = None  # the OTLP receiver of the gateway-otel row
         self.results: dict[str, TargetResult] = {}
         self.total = len(args.targets) * len(MODES) * len(args.concurrency)
         self.done = 0
@@ -118,8 +121,9 @@ class Bench:
         if name == "passthrough":
             target = targets.passthrough_target(python, port, nginx.json_base, nginx.stream_base, core)
         else:
+            telemetry = f"otlp:{self.sink_url}" if name == "gateway-otel" else self.args.telemetry
             target = targets.gateway_target(
-                python, port, nginx.json_base, nginx.stream_base, core, self.workdir, self.args.telemetry,
+                python, port, nginx.json_base, nginx.stream_base, core, self.workdir, telemetry,
                 name, self.redis_url or "",
             )
         child = Child(name, target.argv, self.workdir / f"{name}.log", cwd=targets.REPO_ROOT)
@@ -146,10 +150,36 @@ class Bench:
         self.redis_url = f"redis://127.0.0.1:{port}/0"
         return None
 
+    def start_sink(self) -> str | None:
+        """The live OTLP receiver of the gateway-otel row, on the load generator's core (where a collector
+        would not take the gateway's core either); None when ready, else why not."""
+        port = free_port()
+        argv = [*pin_prefix(self.load_core), self.args.python, str(targets.BENCH_DIR / "otlp_sink.py"),
+                "--port", str(port)]
+        child = Child("otlp-sink", argv, self.workdir / "otlp-sink.log", cwd=targets.REPO_ROOT)
+        self.children.append(child)
+        problem = wait_ready(child, f"http://127.0.0.1:{port}/healthz", self.args.ready_timeout)
+        if problem:
+            return f"the OTLP receiver did not start: {problem}\n{child.log_tail()}"
+        self.sink_url = f"http://127.0.0.1:{port}"
+        return None
+
+    def sink_stats(self) -> dict[str, object] | None:
+        try:
+            with urllib.request.urlopen(f"{self.sink_url}/stats", timeout=10) as response:
+                stats: dict[str, object] = json.loads(response.read())
+                return stats
+        except (OSError, ValueError) as exc:
+            print(f"warning: could not read the OTLP receiver's counts: {exc}", flush=True)
+            return None
+
     def measure_target(self, result: TargetResult) -> None:
         child: Child | None = None
         port = self.nginx.port
         if result.name == "gateway-cache-redis" and self.redis_url is None and (problem := self.start_redis()):
+            self.skip(result, problem)
+            return
+        if result.name == "gateway-otel" and self.sink_url is None and (problem := self.start_sink()):
             self.skip(result, problem)
             return
         if result.name == "upstream":
@@ -172,6 +202,7 @@ class Bench:
                     # The check stored the answer: from now on, the same body is a hit.
                     answer = targets.cache_result(urls[mode], self.bodies[mode])
                     problem = None if answer == "hit" else f"the second identical request was not a hit: {answer}"
+                result.sent += 2 if result.name.startswith("gateway-cache-") else 1
                 if problem:
                     result.check_failures[mode] = problem
                     print(f"warning: {result.name} {mode}: answer check failed: {problem}", flush=True)
@@ -180,7 +211,9 @@ class Bench:
             result.rss_mb = peak_rss_mb(pid, "" if child is None else "python")
         finally:
             if child is not None:
-                child.stop()
+                child.stop(grace_s=15)  # the gateway flushes its telemetry on the way out
+        if result.name == "gateway-otel":
+            result.telemetry = self.sink_stats()
 
     def measure_cell(self, result: TargetResult, mode: str, c: int, url: str, child: Child | None) -> None:
         self.done += 1
@@ -191,8 +224,10 @@ class Bench:
             return
         try:
             if self.args.warmup > 0:
-                wrk.run(self.wrk_bin, url, self.scripts[mode], c, self.args.warmup, self.load_core)
+                warm = wrk.run(self.wrk_bin, url, self.scripts[mode], c, self.args.warmup, self.load_core)
+                result.sent += warm.requests
             cell = wrk.run(self.wrk_bin, url, self.scripts[mode], c, self.args.duration, self.load_core)
+            result.sent += cell.requests
         except (RuntimeError, ValueError, subprocess.TimeoutExpired) as exc:
             result.cell_failures[mode][c] = str(exc).splitlines()[0]
             print(f"FAILED: {exc}", flush=True)
