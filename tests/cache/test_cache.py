@@ -85,6 +85,16 @@ async def ask(cache: ResponseCache, upstream: Call_, *, headers: dict[str, str] 
     return cached
 
 
+async def joined(cache: ResponseCache, count: int) -> None:
+    """Until `count` requests wait on the flight: each looks the key up first, Redis round trips included, so
+    a fixed pause is a race on a busy machine."""
+    for _ in range(500):
+        if sum(flight.subscribers for flight in cache.flights.active.values()) >= count:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{count} requests did not join one flight within 5 s")
+
+
 async def result(cache: ResponseCache, upstream: Call_, **how: Any) -> str:
     cached = await ask(cache, upstream, **how)
     return "bypass" if cached is None else cached.result
@@ -166,7 +176,7 @@ async def test_failures_are_not_stored_and_reach_every_waiter(make: Make) -> Non
     cache, upstream = make(), Upstreams()
     upstream.fail, upstream.gate = UpstreamStatusError(500, "boom", provider="p"), asyncio.Event()
     waiting = [asyncio.ensure_future(ask(cache, upstream)) for _ in range(5)]
-    await asyncio.sleep(0.01)
+    await joined(cache, 5)
     upstream.gate.set()
     results = await asyncio.gather(*waiting, return_exceptions=True)
     assert all(isinstance(r, UpstreamStatusError) for r in results) and upstream.calls == 1
@@ -179,7 +189,7 @@ async def test_concurrent_misses_make_one_call(make: Make) -> None:
     cache, upstream = make(), Upstreams()
     upstream.gate = asyncio.Event()
     waiting = [asyncio.ensure_future(ask(cache, upstream)) for _ in range(20)]
-    await asyncio.sleep(0.01)
+    await joined(cache, 20)
     upstream.gate.set()
     results = await asyncio.gather(*waiting)
     assert upstream.calls == 1 and all(r is not None and r.body == ANSWER for r in results)
