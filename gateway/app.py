@@ -146,7 +146,7 @@ def create_app(
         Route("/admin/reload", endpoints.reload, methods=["POST"]),
         Route("/admin/cache/purge", endpoints.purge_cache, methods=["POST"]),
     ]
-    if telemetry is not None and telemetry.registry is not None:
+    if telemetry is not None and telemetry.prometheus:
         routes.append(Route("/metrics", telemetry.metrics_endpoint, methods=["GET"]))
     app = Starlette(
         routes=routes,

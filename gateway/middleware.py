@@ -11,7 +11,8 @@ _SAFE_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
 
 
 class RequestIdMiddleware:
-    """Gives every request an id (the client's `x-request-id` when it is sane) and echoes it back."""
+    """Gives every request an id (the client's `x-request-id` when it is sane) and echoes it back; leaves the
+    response's status at `scope["state"]["status"]` for the layers outside (telemetry)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -20,6 +21,7 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        state = scope.setdefault("state", {})
         request_id = b""
         for name, value in scope["headers"]:
             if name == b"x-request-id":
@@ -28,11 +30,12 @@ class RequestIdMiddleware:
         if not request_id:
             # Unique, not secret: getrandbits avoids uuid4's os.urandom syscall on every request.
             request_id = b"%032x" % random.getrandbits(128)
-        scope.setdefault("state", {})["request_id"] = request_id.decode()
+        state["request_id"] = request_id.decode()
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message["headers"] = [*message.get("headers", ()), (b"x-request-id", request_id)]
+                state["status"] = message["status"]
             await send(message)
 
         await self.app(scope, receive, send_with_id)

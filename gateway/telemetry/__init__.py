@@ -1,16 +1,18 @@
 """OpenTelemetry for the gateway: the only package that imports `opentelemetry`.
 
-    setup.py     providers, exporters and the observer, from [telemetry] and the OTEL_* environment
-    semconv.py   every attribute and metric name, the buckets, the SDK instruments (made once)
-    observer.py  the request path's Observer -> CLIENT spans per attempt, metrics (cached attribute sets)
-    asgi.py      the SERVER span per request (HTTP conventions, W3C trace context in)
-    content.py   opt-in prompt/completion capture, capped, through a redaction hook
-    export.py    thin wrappers around the SDK's exporters: a collector that is down is logged once and
-                 counted, never waited on
-    console.py   `exporter = "console"`: one line per request
+The SDK costs more CPU per request than the whole proxy path, so it runs in a process of its own (on another
+core), fed one record per request:
 
-Everything else is the SDK's own: its metric instruments and readers (periodic OTLP, Prometheus), its
-BatchSpanProcessor and the standard OTLPSpanExporter/OTLPMetricExporter (http/protobuf or gRPC).
+    serving process                                  telemetry process (python -m gateway.telemetry.process)
+      setup.py     start_telemetry(): the pieces       process.py   reads records, answers calls
+      context.py   W3C trace context in and out,       pipeline.py  the SDK's providers, processors, readers
+                   span ids, sampling (the SDK's)      spans.py     records -> SERVER and CLIENT spans
+      asgi.py      one RequestRecord per request       metrics.py   records -> GenAI and gateway metrics
+      observer.py  the request path's Observer         content.py   opt-in prompt/completion capture
+      link.py      the socket and the process          exporters.py OTLP exporters, resource, OTEL_* env
+      records.py   what crosses between them           export.py    a collector that is down: said once
+                                                       console.py   `exporter = "console"`: a line a request
+                                                       semconv.py   every name, bucket and instrument
 """
 
 from __future__ import annotations

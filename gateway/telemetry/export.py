@@ -1,11 +1,11 @@
 """Exporter wrappers: an unreachable collector costs requests nothing and is said once.
 
-The exporting itself is the SDK's: the standard `OTLPSpanExporter`/`OTLPMetricExporter` (http/protobuf or
-gRPC) behind the SDK's `BatchSpanProcessor` and `PeriodicExportingMetricReader`, which keep export off the
-request path (a bounded queue, a worker thread). What they do not do is keep quiet: every failed batch and
-every retry is a log line. These thin wrappers only watch the results: they count what could not be
-delivered (`ExportHealth.dropped`), log the first failure of an outage and its end, and nothing in
-between; the SDK's own exporter loggers are turned down in `setup.py` accordingly.
+The exporting itself is the libraries': fastotel's `OTLPSpanProcessor` for spans over OTLP/HTTP, else the
+SDK's standard `OTLPSpanExporter` (http/protobuf or gRPC) behind its `BatchSpanProcessor`, and the SDK's
+`OTLPMetricExporter` behind its `PeriodicExportingMetricReader`. What they do not do is say the right amount:
+the SDK logs every failed batch and every retry, fastotel logs nothing and only counts. These thin wrappers
+watch the results: they count what could not be delivered (`ExportHealth.dropped`), log the first failure of
+an outage and its end, and nothing in between; the SDK's own exporter loggers are turned down accordingly.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from opentelemetry.context import Context
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 log = logging.getLogger("gateway.telemetry")
@@ -126,6 +127,51 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
         if self._queue is not None and len(self._queue) >= self._limit:
             self.health.queue_full()
         super().on_end(span)
+
+
+class WatchedSpanProcessor(SpanProcessor):
+    """fastotel's `OTLPSpanProcessor` (batching, protobuf, gzip and HTTP in Rust, off the GIL), with its delivery
+    counters turned into ExportHealth's lines: `check()` runs after a flush and now and then in between.
+
+    Its counters (dropped, failed, rejected, retries) are read from its native half until fastotel makes them
+    public (its issue #14); without them nothing is counted, and spans are still exported."""
+
+    def __init__(self, inner: SpanProcessor, health: ExportHealth) -> None:
+        self.inner = inner
+        self.health = health
+        self.handed = 0
+        self._checked = (0, 0, 0)  # (handed, lost, retries) at the last check
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        return None
+
+    def on_end(self, span: ReadableSpan) -> None:
+        self.handed += 1
+        self.inner.on_end(span)
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        done = self.inner.force_flush(timeout_millis)
+        self.check(settled=done)
+        return done
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+        self.check(settled=True)
+
+    def check(self, settled: bool = False) -> None:
+        """Spans lost since the last check are a failure; spans handed over with no loss and no retry since
+        (or all settled by a flush) mean export works."""
+        native = getattr(self.inner, "_native", None)
+        if native is None:
+            return
+        lost = int(native.dropped_spans()) + int(native.failed_spans()) + int(native.rejected_spans())
+        retries = int(native.retries())
+        handed, last_lost, last_retries = self._checked
+        self._checked = (self.handed, lost, retries)
+        if lost > last_lost:
+            self.health.failed(lost - last_lost)
+        elif self.handed > handed and (settled or retries == last_retries):
+            self.health.succeeded(self.handed - handed)
 
 
 def _count_points(data: MetricsData) -> int:

@@ -152,6 +152,11 @@ class TelemetryLink:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        """The telemetry process's pid (the current one: it changes when it is restarted)."""
+        return None if self._process is None else self._process.pid
+
     # -- the shipper ---------------------------------------------------------------------------------------
 
     def _ask(self, kind: str, timeout_s: float) -> concurrent.futures.Future[Any]:

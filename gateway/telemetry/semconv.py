@@ -19,11 +19,11 @@ The gateway's own names carry the `gateway.` prefix: nothing is invented inside 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from opentelemetry.metrics import Counter, Histogram, Meter, UpDownCounter
+from opentelemetry.metrics import CallbackOptions, Histogram, Meter, Observation
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
 from opentelemetry.semconv._incubating.attributes import openai_attributes as oa
 from opentelemetry.semconv._incubating.metrics import gen_ai_metrics as gm
@@ -37,6 +37,7 @@ from opentelemetry.semconv.attributes import (
     user_agent_attributes,
 )
 from opentelemetry.semconv.schemas import Schemas
+from opentelemetry.util.types import AttributeValue
 
 SCHEMA_URL: Final = Schemas.V1_41_0.value
 SCOPE: Final = "gateway"
@@ -161,43 +162,72 @@ def semconv_latest(env: Mapping[str, str]) -> bool:
     return "gen_ai_latest_experimental" in {part.strip() for part in env.get(OPT_IN_ENV, "").split(",")}
 
 
+class Tally:
+    """A monotonic counter summed here and reported through the SDK's asynchronous counter at each collection.
+
+    The SDK's synchronous `Counter.add` validates and hashes the attributes on every call, about 12 us, and a
+    request makes five of them; adding to a dict entry costs well under one. Temporality, export and views
+    stay the SDK's: it gets the running totals, as asynchronous counters are meant to be used. Past
+    CARDINALITY_LIMIT distinct attribute sets the rest add up under `otel.metric.overflow`, as the SDK does."""
+
+    CARDINALITY_LIMIT = 2000
+    OVERFLOW: Final[Mapping[str, AttributeValue]] = {"otel.metric.overflow": True}
+
+    def __init__(self, meter: Meter, name: str, unit: str, description: str) -> None:
+        self.totals: dict[frozenset[tuple[str, AttributeValue]], float] = {}
+        self.attributes: dict[frozenset[tuple[str, AttributeValue]], Mapping[str, AttributeValue]] = {}
+        meter.create_observable_counter(name, [self.observe], unit, description)
+
+    def add(self, amount: float, attributes: Mapping[str, AttributeValue]) -> None:
+        key = frozenset(attributes.items())
+        total = self.totals.get(key)
+        if total is None:
+            if len(self.totals) >= self.CARDINALITY_LIMIT:
+                attributes, key = self.OVERFLOW, frozenset(self.OVERFLOW.items())
+                total = self.totals.get(key)
+            self.attributes[key] = attributes
+        self.totals[key] = (total or 0) + amount
+
+    def observe(self, options: CallbackOptions) -> Iterable[Observation]:
+        for key, total in list(self.totals.items()):
+            yield Observation(total, self.attributes[key])
+
+
 @dataclass(frozen=True, slots=True)
 class Instruments:
-    """Every instrument, created once from the SDK meter at start. `latest` selects the metric names (see
-    the docstring). Histograms carry the spec's boundaries as `explicit_bucket_boundaries_advisory`; the
-    SDK aggregates, the readers (OTLP, Prometheus) collect. With no reader the meter is the API's no-op
-    one, and `enabled` is False: the observer then skips its metric work altogether."""
+    """Every synchronous instrument, created once from the SDK meter at start (the two gauges are made by
+    metrics.py). `latest` selects the metric names (see the docstring). Histograms carry the spec's
+    boundaries as `explicit_bucket_boundaries_advisory`; the SDK aggregates, the readers (OTLP, Prometheus)
+    collect."""
 
-    enabled: bool
     latest: bool
     client_duration: Histogram
     inference_duration: Histogram  # the same instrument as client_duration in the default mode
     client_ttfc: Histogram
     token_usage: Histogram | None  # v1.41: one histogram, by gen_ai.token.type
-    usage_input: Counter | None  # latest: counters by modality, histograms without
-    usage_output: Counter | None
+    usage_input: Tally | None  # latest: counters by modality, histograms without
+    usage_output: Tally | None
     operation_input: Histogram | None
     operation_output: Histogram | None
     server_duration: Histogram
     server_ttft: Histogram
     server_tpot: Histogram
-    requests: Counter
-    attempts: Counter
-    failovers: Counter
-    cache_lookups: Counter
-    active: UpDownCounter
-    cooldowns: Counter
-    tokens: Counter
+    requests: Tally
+    attempts: Tally
+    failovers: Tally
+    cache_lookups: Tally
+    cooldowns: Tally
+    tokens: Tally
 
     @classmethod
-    def create(cls, meter: Meter, latest: bool, *, enabled: bool = True) -> Instruments:
+    def create(cls, meter: Meter, latest: bool) -> Instruments:
         def histogram(name: str, unit: str, description: str, buckets: tuple[float, ...]) -> Histogram:
             # As floats: Prometheus labels then read le="1.0", not le="1", for the token buckets too.
             bounds = [float(b) for b in buckets]
             return meter.create_histogram(name, unit, description, explicit_bucket_boundaries_advisory=bounds)
 
-        def counter(name: str, unit: str, description: str) -> Counter:
-            return meter.create_counter(name, unit, description)
+        def counter(name: str, unit: str, description: str) -> Tally:
+            return Tally(meter, name, unit, description)
 
         client_duration = histogram(CLIENT_DURATION, "s", "GenAI operation duration.", DURATION_BUCKETS)
         ttfc_name = LATEST_TTFC if latest else CLIENT_TTFC
@@ -220,7 +250,6 @@ class Instruments:
             token_usage = histogram(CLIENT_TOKEN_USAGE, "{token}", "Number of input and output tokens used.",
                                     TOKEN_BUCKETS)
         return cls(
-            enabled=enabled,
             latest=latest,
             client_duration=client_duration,
             inference_duration=inference_duration,
@@ -240,7 +269,6 @@ class Instruments:
             attempts=counter(ATTEMPTS_METRIC, "{attempt}", "Upstream attempts, by target and outcome."),
             failovers=counter(FAILOVERS, "{failover}", "Attempts that replaced a failed one."),
             cache_lookups=counter(CACHE_LOOKUPS, "{lookup}", "Response-cache lookups, by result."),
-            active=meter.create_up_down_counter(ACTIVE, "{request}", "Upstream requests in flight, per target."),
             cooldowns=counter(COOLDOWNS, "{cooldown}", "Times a target was cooled down."),
             tokens=counter(TOKENS, "{token}", "Tokens used, by route, provider, key and type."),
         )

@@ -26,12 +26,10 @@ TOOLS = [{"type": "function", "function": {
 TOOL_CALL = {"id": "call_1", "type": "function",
              "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'}}
 EMAIL = re.compile(r"[\w.]+@[\w.]+")
-calls: list[str] = []
 
 
 def redact_emails(attribute: str, value: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
-    """The hook under test: emails out, and it sees every attribute name."""
-    calls.append(attribute)
+    """The hook under test (it runs in the telemetry process): emails out, in inputs and outputs alike."""
     return json.loads(EMAIL.sub("<email>", json.dumps(value)))
 
 
@@ -96,7 +94,6 @@ def test_content_is_captured_in_the_conventions_shape(
 def test_content_is_capped_and_redacted_by_the_hook(
     start_traced: TelemetryGatewayFactory, collector: FakeCollector, fake: FakeOpenAI
 ) -> None:
-    calls.clear()
     fake.reply = "Sure, I wrote to alice@example.org just now, and to many other people as well."
     gateway = start_traced(telemetry='capture_content = true\ncontent_max_chars = 40\n'
                                      'redact = "tests.telemetry.test_content:redact_emails"')
@@ -111,7 +108,6 @@ def test_content_is_capped_and_redacted_by_the_hook(
     assert text.endswith("...[truncated]") and len(text) == 40 + len("...[truncated]")
     completion = collector.spans("CLIENT")[0]
     assert messages(completion, "gen_ai.input.messages")[0]["parts"][0]["content"] == "x" * 40 + "...[truncated]"
-    assert {"gen_ai.input.messages", "gen_ai.output.messages"} <= set(calls)
 
 
 def test_a_hook_can_drop_a_value_and_a_failing_hook_records_nothing(

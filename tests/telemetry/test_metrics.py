@@ -15,7 +15,8 @@ from gateway.config import parse_config
 from gateway.events import Attempt, Exchange
 from gateway.telemetry import ServerSpanMiddleware, start_telemetry
 from gateway.telemetry import semconv as sc
-from gateway.telemetry.observer import MEMO_LIMIT, AttemptSets
+from gateway.telemetry.metrics import MEMO_LIMIT, AttemptSets
+from gateway.telemetry.records import AttemptRecord, attempt_record
 from tests.conftest import dead_first_route
 from tests.fakes.openai_compat import Fail, FakeOpenAI
 from tests.fakes.otlp import FakeCollector, Metric
@@ -180,9 +181,12 @@ model = "gpt-test"
     assert telemetry is not None and telemetry.server_spans is not None
     app = cache_hit_app()
     app.state.observer = telemetry.observer
-    with run_server(ServerSpanMiddleware(app, telemetry.server_spans)) as server:
-        assert httpx.post(server.url + "/v1/chat/completions", json={}).headers["x-gateway-cache"] == "hit"
-    telemetry.force_flush()
+    try:
+        with run_server(ServerSpanMiddleware(app, telemetry.server_spans)) as server:
+            assert httpx.post(server.url + "/v1/chat/completions", json={}).headers["x-gateway-cache"] == "hit"
+        telemetry.force_flush()
+    finally:
+        telemetry.close()
     [span] = collector.spans()
     assert span.kind == "SERVER"
     assert span.attributes["gateway.cache.result"] == "hit" and span.attributes["gateway.attempts"] == 0
@@ -234,10 +238,13 @@ model = "gpt-test"
         return JSONResponse({})
 
     app = Starlette(routes=[Route("/v1/chat/completions", answer, methods=["POST"])])
-    with run_server(ServerSpanMiddleware(app, telemetry.server_spans)) as server:
-        for request_id in ("leader", "waiter"):
-            httpx.post(server.url + "/v1/chat/completions", json={}, headers={"x-request-id": request_id})
-    telemetry.force_flush()
+    try:
+        with run_server(ServerSpanMiddleware(app, telemetry.server_spans)) as server:
+            for request_id in ("leader", "waiter"):
+                httpx.post(server.url + "/v1/chat/completions", json={}, headers={"x-request-id": request_id})
+        telemetry.force_flush()
+    finally:
+        telemetry.close()
     [client] = collector.spans("CLIENT")
     waiter = next(s for s in collector.spans("SERVER") if s.attributes["gateway.request_id"] == "waiter")
     assert waiter.links == [(client.trace_id, client.span_id, {"gateway.cache.coalesced": True})]
@@ -310,7 +317,8 @@ def test_delta_temporality_is_honoured(
 def test_remembered_attribute_sets_start_over_past_their_limit() -> None:
     """An unexpected spread (say, an upstream naming a new response model each time) costs memory only up to
     the limit, and every set stays right."""
-    sets = AttemptSets("chat", Attempt(1, "r", "p", "openai", "m", "api.example", 443), "openai")
+    record = AttemptRecord._make(attempt_record(Attempt(1, "r", "p", "openai", "m", "api.example", 443)))
+    sets = AttemptSets("chat", record, "openai")
     for i in range(MEMO_LIMIT + 5):
         made = sets.metric(f"model-{i}", sc.ERROR_TYPE, "429")
         assert made[sc.RESPONSE_MODEL] == f"model-{i}" and made[sc.ERROR_TYPE] == "429"

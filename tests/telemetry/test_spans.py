@@ -252,7 +252,17 @@ def test_client_trace_is_continued_up_to_the_upstream(
     sent = fake.last.headers
     assert traceparent(sent["traceparent"]) == (CLIENT_TRACE, client.span_id, True)
     assert sent["tracestate"] == "vendor=abc"
-    assert "baggage" not in sent  # the client's baggage is not handed to third-party providers
+    assert sent["baggage"] == "tenant=acme"  # the client's baggage goes on with its trace
+
+
+def test_baggage_can_be_kept_from_the_upstream(
+    start_traced: TelemetryGatewayFactory, collector: FakeCollector, fake: FakeOpenAI
+) -> None:
+    gateway = start_traced(telemetry="propagate_baggage = false")
+    sdk(gateway, traceparent=f"00-{CLIENT_TRACE}-{CLIENT_SPAN}-01", baggage="user=alice").chat.completions.create(
+        model="gpt-test", messages=MESSAGES)
+    assert "baggage" not in fake.last.headers  # e.g. for third-party providers
+    assert traceparent(fake.last.headers["traceparent"])[0] == CLIENT_TRACE
 
 
 def test_a_client_that_does_not_sample_is_honoured(
