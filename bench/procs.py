@@ -172,9 +172,38 @@ def peak_rss_mb(pid: int, child_must_contain: str = "") -> float | None:
         child
         for child in _descendants(pid)
         if child_must_contain in _cmdline(child) and "resource_tracker" not in _cmdline(child)
+        and TELEMETRY_PROCESS not in _cmdline(child)
     ]
     values = [kb for kb in (vm_hwm_kb(p) for p in (candidates or [pid])) if kb is not None]
     return max(values) / 1024 if values else None
+
+
+TELEMETRY_PROCESS = "gateway.telemetry.process"
+
+
+def telemetry_processes(pid: int) -> list[int]:
+    """The gateway's telemetry process(es) (`python -m gateway.telemetry.process`), one per serving process."""
+    return [child for child in _descendants(pid) if TELEMETRY_PROCESS in _cmdline(child)]
+
+
+def pin_all_threads(pid: int, core: int) -> None:
+    """Move every thread of `pid` to `core` (a thread created later inherits its creator's core)."""
+    try:
+        tasks = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+    except OSError:
+        return
+    for task in tasks:
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(task, {core})
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far, all its threads included."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def first_line(argv: list[str]) -> str:

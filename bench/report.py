@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,6 +12,8 @@ from wrk import WrkResult
 MODES = ("non-stream", "stream")
 TARGET_ORDER = ("upstream", "passthrough", "gateway", "gateway-otel", "gateway-cache-memory", "gateway-cache-redis")
 CACHE_ROWS = {"gateway-cache-memory": "memory", "gateway-cache-redis": "redis"}
+# Measured side by side, taking turns cell by cell (run.py): their ratio is the telemetry cost.
+PAIRED = ("gateway", "gateway-otel")
 
 
 @dataclass
@@ -22,10 +25,35 @@ class TargetResult:
     cells: dict[str, dict[int, WrkResult]] = field(default_factory=lambda: {mode: {} for mode in MODES})
     cell_failures: dict[str, dict[int, str]] = field(default_factory=lambda: {mode: {} for mode in MODES})
     sent: int = 0  # requests answered in all, warm-ups and answer checks included
+    # CPU µs per request in the measured runs: (serving process, telemetry process)
+    cpu_us: dict[str, dict[int, tuple[float, float]]] = field(default_factory=lambda: {mode: {} for mode in MODES})
+    # Every run of a cell (several for the PAIRED rows), with the CPU seconds it took (serving, telemetry)
+    rounds: dict[str, dict[int, list[tuple[WrkResult, float, float]]]] = field(
+        default_factory=lambda: {mode: {} for mode in MODES})
     telemetry: dict[str, object] | None = None  # gateway-otel: what the OTLP receiver got (bench/otlp_sink.py)
 
     def cell(self, mode: str, connections: int) -> WrkResult | None:
         return self.cells[mode].get(connections)
+
+    def add_round(self, mode: str, connections: int, result: WrkResult, serving_s: float, helper_s: float) -> None:
+        self.rounds[mode].setdefault(connections, []).append((result, serving_s, helper_s))
+        self.combine(mode, connections)
+
+    def combine(self, mode: str, connections: int) -> None:
+        """The cell of several rounds: the round with the median req/s (its latencies with it), and the CPU
+        per request over all of them."""
+        runs = self.rounds[mode].get(connections)
+        if not runs:
+            return
+        ordered = sorted(runs, key=lambda run: run[0].rps)
+        self.cells[mode][connections] = ordered[len(ordered) // 2][0]
+        requests = sum(run[0].requests for run in runs)
+        if requests:
+            self.cpu_us[mode][connections] = (sum(run[1] for run in runs) / requests * 1e6,
+                                              sum(run[2] for run in runs) / requests * 1e6)
+
+    def round_rps(self, mode: str, connections: int) -> list[float]:
+        return [run[0].rps for run in self.rounds[mode].get(connections, [])]
 
 
 def _num(value: float | None, digits: int) -> str:
@@ -104,7 +132,10 @@ def format_ratios(mode: str, results: dict[str, TargetResult], concurrencies: li
     lines.append(f"  gateway p50 - passthrough p50 at c={first}:  {delta}")
     lines.append(f"  passthrough / upstream req/s: {per_c('passthrough', 'upstream')}")
     if "gateway-otel" in results:
-        lines.append(f"  telemetry on (OTLP, live receiver) / off req/s:  {per_c('gateway-otel', 'gateway')}")
+        lines.append("  telemetry on (OTLP, live receiver) / off req/s, median of rounds (range): "
+                     + paired_ratios(results, mode, concurrencies))
+        lines.append("  CPU us per request, serving process (+ telemetry process): "
+                     + cpu_per_c(results, mode, concurrencies))
     for row, backend in CACHE_ROWS.items():
         if row not in results:
             continue
@@ -126,6 +157,33 @@ def format_delivery(result: TargetResult) -> str:
     return (f"gateway-otel: the receiver got {server:,} SERVER and {client:,} CLIENT spans for {result.sent:,} "
             f"requests ({share}), {result.telemetry.get('metric_points', 0) if result.telemetry else 0:,} "
             "metric points")
+
+
+def paired_ratios(results: dict[str, TargetResult], mode: str, concurrencies: list[int]) -> str:
+    """gateway-otel / gateway per concurrency: the median of the ratios of the rounds taken side by side."""
+    texts = []
+    for c in concurrencies:
+        on = results["gateway-otel"].round_rps(mode, c)
+        off = results["gateway"].round_rps(mode, c) if "gateway" in results else []
+        ratios = sorted(a / b for a, b in zip(on, off, strict=False) if b)
+        if not ratios:
+            texts.append(f"c={c} n/a")
+            continue
+        median = statistics.median(ratios)
+        spread = f" ({100 * ratios[0]:.0f}-{100 * ratios[-1]:.0f}%)" if len(ratios) > 1 else ""
+        texts.append(f"c={c} {100 * median:.0f}%{spread}")
+    return "  ".join(texts)
+
+
+def cpu_per_c(results: dict[str, TargetResult], mode: str, concurrencies: list[int]) -> str:
+    def one(name: str, c: int) -> str:
+        found = results[name].cpu_us[mode].get(c) if name in results else None
+        if found is None:
+            return "-"
+        serving, helper = found
+        return f"{serving:.0f}" + (f"+{helper:.0f}" if helper else "")
+
+    return "  ".join(f"c={c} gateway {one('gateway', c)} us, otel {one('gateway-otel', c)} us" for c in concurrencies)
 
 
 def format_problems(results: dict[str, TargetResult]) -> list[str]:
@@ -179,6 +237,10 @@ def write_json(path: Path, results: dict[str, TargetResult], meta: dict[str, obj
             "skipped": target.skipped,
             "rss_mb": target.rss_mb,
             "sent": target.sent,
+            "cpu_us_per_request": {mode: {str(c): list(v) for c, v in cells.items()}
+                                   for mode, cells in target.cpu_us.items()},
+            "rounds_rps": {mode: {str(c): [run[0].rps for run in runs] for c, runs in cells.items()}
+                           for mode, cells in target.rounds.items()},
             "telemetry": target.telemetry,
             "check_failures": target.check_failures,
             "cells": {

@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
@@ -25,8 +26,20 @@ import report
 import targets
 import wrk
 from nginx import STREAM_PATH, Nginx
-from procs import Child, first_line, free_port, peak_rss_mb, pin_prefix, pinning_cores, wait_port, wait_ready
-from report import MODES, TARGET_ORDER, TargetResult
+from procs import (
+    Child,
+    cpu_seconds,
+    first_line,
+    free_port,
+    peak_rss_mb,
+    pin_all_threads,
+    pin_prefix,
+    pinning_cores,
+    telemetry_processes,
+    wait_port,
+    wait_ready,
+)
+from report import MODES, PAIRED, TARGET_ORDER, TargetResult
 
 INSTALL_HINT = "apt-get update && apt-get install -y nginx wrk"
 
@@ -49,6 +62,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--ready-timeout", type=float, default=20.0, help="seconds a server gets to start")
     parser.add_argument("--output", default=str(targets.BENCH_DIR / "results" / "latest.json"), help="JSON results")
     parser.add_argument("--keep-workdir", action="store_true", help="keep the temp dir (configs, server logs)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="gateway and gateway-otel take turns this many times per cell (default 3)")
     parser.add_argument(
         "--telemetry", default="none",
         help="the gateway's [telemetry]: none | console | otlp-dead | otlp:URL (default none; see bench/README.md)",
@@ -79,6 +94,16 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt  # so the finally blocks stop every child
 
 
+@dataclass
+class Server:
+    """A row's server while it is measured: nginx itself for `upstream`, else a child process."""
+
+    result: TargetResult
+    child: Child | None
+    port: int
+    pid: int
+
+
 class Bench:
     def __init__(self, args: argparse.Namespace, nginx_bin: str, wrk_bin: str, workdir: Path) -> None:
         self.args, self.nginx_bin, self.wrk_bin, self.workdir = args, nginx_bin, wrk_bin, workdir
@@ -89,7 +114,8 @@ class Bench:
         self.redis_url: str | None = None  # started for the gateway-cache-redis row
         self.sink_url: str | None = None  # the OTLP receiver of the gateway-otel row
         self.results: dict[str, TargetResult] = {}
-        self.total = len(args.targets) * len(MODES) * len(args.concurrency)
+        paired = sum(1 for name in PAIRED if name in args.targets) if all(n in args.targets for n in PAIRED) else 0
+        self.total = (len(args.targets) - paired + paired * args.rounds) * len(MODES) * len(args.concurrency)
         self.done = 0
         self.bodies = {mode: wrk.chat_request(stream=mode == "stream") for mode in MODES}
         self.scripts = {mode: wrk.write_script(workdir / f"{mode}.lua", body) for mode, body in self.bodies.items()}
@@ -102,10 +128,21 @@ class Bench:
             raise RuntimeError(f"nginx did not start: {problem}")
         if self.server_core is None:
             print("warning: taskset or a second core is missing; nothing is pinned", flush=True)
-        for name in TARGET_ORDER:
-            if name in self.args.targets:
-                self.results[name] = result = TargetResult(name)
-                self.measure_target(result)
+        for group in self.groups():
+            self.measure_group([self.results.setdefault(name, TargetResult(name)) for name in group])
+
+    def groups(self) -> list[list[str]]:
+        """The rows in order, gateway and gateway-otel together when both are asked for (PAIRED)."""
+        names = [name for name in TARGET_ORDER if name in self.args.targets]
+        paired = all(name in names for name in PAIRED)
+        groups: list[list[str]] = []
+        for name in names:
+            if paired and name in PAIRED:
+                if name == PAIRED[0]:
+                    groups.append(list(PAIRED))
+            else:
+                groups.append([name])
+        return groups
 
     def urls(self, name: str, port: int) -> dict[str, str]:
         if name == "upstream":
@@ -173,66 +210,97 @@ class Bench:
             print(f"warning: could not read the OTLP receiver's counts: {exc}", flush=True)
             return None
 
-    def measure_target(self, result: TargetResult) -> None:
-        child: Child | None = None
-        port = self.nginx.port
-        if result.name == "gateway-cache-redis" and self.redis_url is None and (problem := self.start_redis()):
+    def prepare(self, result: TargetResult) -> bool:
+        """What a row needs besides its server (Redis, the OTLP receiver); False when it is skipped."""
+        problem = None
+        if result.name == "gateway-cache-redis" and self.redis_url is None:
+            problem = self.start_redis()
+        elif result.name == "gateway-otel" and self.sink_url is None:
+            problem = self.start_sink()
+        if problem:
             self.skip(result, problem)
-            return
-        if result.name == "gateway-otel" and self.sink_url is None and (problem := self.start_sink()):
-            self.skip(result, problem)
-            return
+        return problem is None
+
+    def launch(self, result: TargetResult) -> Server | None:
+        """Start a row's server and wait until it is ready; None when it is skipped."""
         if result.name == "upstream":
-            pid = self.nginx.child.pid
-        else:
-            print(f"starting {result.name} ...", flush=True)
-            child, port = self.start(result.name)
-            problem = wait_ready(child, f"http://127.0.0.1:{port}/healthz", self.args.ready_timeout)
-            if problem:
-                tail = child.log_tail()
-                child.stop()
-                self.skip(result, f"{problem}; last lines of its output:\n{tail}" if tail else problem)
-                return
-            pid = child.pid
-        urls = self.urls(result.name, port)
+            return Server(result, None, self.nginx.port, self.nginx.child.pid)
+        print(f"starting {result.name} ...", flush=True)
+        child, port = self.start(result.name)
+        problem = wait_ready(child, f"http://127.0.0.1:{port}/healthz", self.args.ready_timeout)
+        if problem:
+            tail = child.log_tail()
+            child.stop()
+            self.skip(result, f"{problem}; last lines of its output:\n{tail}" if tail else problem)
+            return None
+        return Server(result, child, port, child.pid)
+
+    def measure_group(self, group: list[TargetResult]) -> None:
+        """Measure rows side by side: each cell is run `rounds` times, the rows taking turns (in alternating
+        order), so that a ratio between them comes from the same few seconds of a noisy machine."""
+        servers = [server for result in group if self.prepare(result) and (server := self.launch(result))]
+        rounds = self.args.rounds if len(servers) > 1 else 1
         try:
             for mode in MODES:
-                problem = targets.check_chat(urls[mode], self.bodies[mode], stream=mode == "stream")
-                if not problem and result.name.startswith("gateway-cache-"):
-                    # The check stored the answer: from now on, the same body is a hit.
-                    answer = targets.cache_result(urls[mode], self.bodies[mode])
-                    problem = None if answer == "hit" else f"the second identical request was not a hit: {answer}"
-                result.sent += 2 if result.name.startswith("gateway-cache-") else 1
-                if problem:
-                    result.check_failures[mode] = problem
-                    print(f"warning: {result.name} {mode}: answer check failed: {problem}", flush=True)
+                for server in servers:
+                    self.check(server, mode)
                 for c in self.args.concurrency:
-                    self.measure_cell(result, mode, c, urls[mode], child)
-            result.rss_mb = peak_rss_mb(pid, "" if child is None else "python")
+                    for index in range(rounds):
+                        for server in servers if index % 2 == 0 else reversed(servers):
+                            self.measure_cell(server, mode, c, index, rounds)
+                    for server in servers:
+                        server.result.combine(mode, c)
+            for server in servers:
+                child = server.child
+                server.result.rss_mb = peak_rss_mb(server.pid, "" if child is None else "python")
         finally:
-            if child is not None:
-                child.stop(grace_s=15)  # the gateway flushes its telemetry on the way out
-        if result.name == "gateway-otel":
-            result.telemetry = self.sink_stats()
+            for server in servers:
+                if server.child is not None:
+                    server.child.stop(grace_s=15)  # the gateway flushes its telemetry on the way out
+        for server in servers:
+            if server.result.name == "gateway-otel":
+                server.result.telemetry = self.sink_stats()
 
-    def measure_cell(self, result: TargetResult, mode: str, c: int, url: str, child: Child | None) -> None:
+    def check(self, server: Server, mode: str) -> None:
+        result, url = server.result, self.urls(server.result.name, server.port)[mode]
+        problem = targets.check_chat(url, self.bodies[mode], stream=mode == "stream")
+        if not problem and result.name.startswith("gateway-cache-"):
+            # The check stored the answer: from now on, the same body is a hit.
+            answer = targets.cache_result(url, self.bodies[mode])
+            problem = None if answer == "hit" else f"the second identical request was not a hit: {answer}"
+        result.sent += 2 if result.name.startswith("gateway-cache-") else 1
+        if problem:
+            result.check_failures[mode] = problem
+            print(f"warning: {result.name} {mode}: answer check failed: {problem}", flush=True)
+
+    def measure_cell(self, server: Server, mode: str, c: int, index: int, rounds: int) -> None:
+        result, child = server.result, server.child
+        url = self.urls(result.name, server.port)[mode]
         self.done += 1
-        print(f"[{self.done}/{self.total}] {result.name} {mode} c={c} ... ", end="", flush=True)
+        which = f" round {index + 1}/{rounds}" if rounds > 1 else ""
+        print(f"[{self.done}/{self.total}] {result.name} {mode} c={c}{which} ... ", end="", flush=True)
         if child is not None and not child.alive():
             result.cell_failures[mode][c] = f"server exited with code {child.proc.returncode}"
             print("server is gone", flush=True)
             return
+        helpers = [] if child is None else telemetry_processes(child.pid)
+        if self.load_core is not None:
+            for pid in helpers:  # the telemetry process works beside the load generator, not on the gateway's core
+                pin_all_threads(pid, self.load_core)
         try:
             if self.args.warmup > 0:
                 warm = wrk.run(self.wrk_bin, url, self.scripts[mode], c, self.args.warmup, self.load_core)
                 result.sent += warm.requests
+            before = [cpu_seconds(pid) for pid in (server.pid, *helpers)]
             cell = wrk.run(self.wrk_bin, url, self.scripts[mode], c, self.args.duration, self.load_core)
+            after = [cpu_seconds(pid) for pid in (server.pid, *helpers)]
             result.sent += cell.requests
         except (RuntimeError, ValueError, subprocess.TimeoutExpired) as exc:
             result.cell_failures[mode][c] = str(exc).splitlines()[0]
             print(f"FAILED: {exc}", flush=True)
             return
-        result.cells[mode][c] = cell
+        spent = [b - a for a, b in zip(before, after, strict=True)]
+        result.add_round(mode, c, cell, spent[0], sum(spent[1:]))
         errors = f"  ERRORS: {cell.describe_errors()}" if cell.error_count else ""
         print(f"{cell.rps:,.0f} req/s  p50 {cell.p50_ms:.2f} ms  p99 {cell.p99_ms:.2f} ms{errors}", flush=True)
 
@@ -247,6 +315,7 @@ class Bench:
             "wall_s": round(time.time() - started, 1),
             "duration_s": self.args.duration,
             "warmup_s": self.args.warmup,
+            "rounds_paired": self.args.rounds,
             "concurrency": self.args.concurrency,
             "wrk_threads": 1,
             "gateway_telemetry": self.args.telemetry,

@@ -20,10 +20,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gateway.telemetry.context import RequestState, TraceContext
 from gateway.telemetry.link import TelemetryLink
 from gateway.telemetry.observer import TelemetryObserver
+from gateway.telemetry.records import exchange_record
 
 UNTRACED = frozenset({"/metrics", "/healthz", "/readyz"})
 KNOWN_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "CONNECT", "TRACE"})
 OUTPUT_LIMIT = 1 << 20  # bytes of an answer kept for content capture
+WANTED = frozenset({b"traceparent", b"tracestate", b"baggage", b"user-agent"})  # request headers read
 
 
 class ServerSpans:
@@ -53,33 +55,36 @@ class ServerSpanMiddleware:
             return
         spans = self.spans
         started = time.monotonic()
-        traceparent = tracestate = baggage = user_agent = None
+        found: dict[bytes, bytes] = {}
         for name, value in scope["headers"]:
-            if name == b"traceparent":
-                traceparent = value.decode("latin-1")
-            elif name == b"tracestate":
-                tracestate = value.decode("latin-1")
-            elif name == b"baggage":
-                baggage = value.decode("latin-1")
-            elif name == b"user-agent":
-                user_agent = value.decode("latin-1")
-        state = spans.context.begin(traceparent, tracestate, baggage)
+            if name in WANTED:
+                found[name] = value
+        traceparent, tracestate = found.get(b"traceparent"), found.get(b"tracestate")
+        baggage, user_agent = found.get(b"baggage"), found.get(b"user-agent")
+        state = spans.context.begin(
+            None if traceparent is None else traceparent.decode("latin-1"),
+            None if tracestate is None else tracestate.decode("latin-1"),
+            None if baggage is None else baggage.decode("latin-1"),
+        )
         output = bytearray() if spans.capture_output and state.sampled else None
-        content_type = ""
+        inner_send, content_type = send, ""
+        if output is not None:  # content capture: keep the answer as it goes out
 
-        async def send_and_keep(message: Message) -> None:  # content capture only: the answer as it goes out
-            nonlocal content_type
-            if message["type"] == "http.response.start":
-                content_type = _content_type(message.get("headers", ()))
-            elif output is not None and message["type"] == "http.response.body" and len(output) < OUTPUT_LIMIT:
-                output.extend(message.get("body", b""))
-            await send(message)
+            async def send_and_keep(message: Message) -> None:
+                nonlocal content_type
+                if message["type"] == "http.response.start":
+                    content_type = _content_type(message.get("headers", ()))
+                elif message["type"] == "http.response.body" and len(output) < OUTPUT_LIMIT:
+                    output.extend(message.get("body", b""))
+                await send(message)
+
+            inner_send = send_and_keep
 
         token = spans.current.set(state)
         failure: BaseException | None = None
         spans.active += 1
         try:
-            await self.app(scope, receive, send if output is None else send_and_keep)
+            await self.app(scope, receive, inner_send)
         except BaseException as exc:
             failure = exc
             raise
@@ -88,11 +93,12 @@ class ServerSpanMiddleware:
             spans.current.reset(token)
             facts = scope.get("state", {})  # the status (RequestIdMiddleware), the exchange (the endpoint)
             status = facts.get("status") or (500 if failure else 0)
-            http = _http_record(scope, user_agent, status, failure)
+            http = _http_record(scope, None if user_agent is None else user_agent.decode("latin-1"), status, failure)
             exchange = facts.get("exchange")
             spans.link.submit((  # a RequestRecord, as a plain tuple (records.py)
                 started, time.monotonic(), _trace_record(state), http,
-                None if exchange is None else spans.observer.exchange_record(exchange, state),
+                None if exchange is None else exchange_record(
+                    exchange, state.finished, state.link, state.sampled, spans.observer.capture_content),
                 None if output is None else (bytes(output), content_type),
             ))
 

@@ -79,6 +79,7 @@ class TraceContext:
     def new_span_id(self) -> int:
         return self.ids.generate_span_id()
 
+
     def headers(self, state: RequestState, span_id: int) -> dict[str, str]:
         """What an upstream request carries: the attempt span's context (and the client's baggage).
 

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from gateway.events import Attempt, Exchange
+from gateway.providers.base import Facts
 
 
 class TraceRecord(NamedTuple):
@@ -166,19 +167,23 @@ class Start(NamedTuple):
 
 
 # Request parameters the conventions record (gen_ai.request.*, gen_ai.output.type, embeddings, OpenAI's tier).
-PARAMETER_KEYS = ("temperature", "top_p", "top_k", "max_tokens", "max_completion_tokens", "frequency_penalty",
-                  "presence_penalty", "seed", "stop", "n", "encoding_format", "dimensions", "service_tier")
+PARAMETER_KEYS = frozenset({
+    "temperature", "top_p", "top_k", "max_tokens", "max_completion_tokens", "frequency_penalty", "presence_penalty",
+    "seed", "stop", "n", "encoding_format", "dimensions", "service_tier", "response_format",
+})
 CONTENT_KEYS = ("messages", "tools", "prompt")
+_NO_FACTS = Facts()  # an attempt that got no answer; never changed
 
 
 def parameters_of(body: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The few body fields telemetry reads (never the messages): the record stays small."""
+    """The few body fields telemetry reads (never the messages): the record stays small. A body has a handful
+    of keys, so they are what is walked."""
     if not body:
         return {}
-    found = {key: body[key] for key in PARAMETER_KEYS if key in body}
-    response_format = body.get("response_format")
-    if isinstance(response_format, dict):
-        found["response_format"] = {"type": response_format.get("type")}
+    found = {key: value for key, value in body.items() if key in PARAMETER_KEYS}
+    response_format = found.get("response_format")
+    if response_format is not None:  # its type only, never a schema
+        found["response_format"] = {"type": response_format.get("type") if isinstance(response_format, dict) else None}
     return found
 
 
@@ -188,17 +193,13 @@ def content_of(body: Mapping[str, Any] | None) -> dict[str, Any] | None:
 
 def attempt_record(attempt: Attempt) -> tuple[Any, ...]:
     """An `AttemptRecord`, as a plain tuple."""
-    facts = attempt.facts
+    facts = attempt.facts or _NO_FACTS
     return (
         attempt.handle if isinstance(attempt.handle, int) else 0, attempt.number, attempt.route,
         attempt.provider, attempt.provider_type, attempt.model, attempt.server_address, attempt.server_port,
         attempt.started, attempt.first_chunk_at, attempt.backoff_s, attempt.ended, attempt.outcome,
-        attempt.status, attempt.error,
-        None if facts is None else facts.response_id,
-        None if facts is None else facts.response_model,
-        () if facts is None else tuple(facts.finish_reasons),
-        None if facts is None else facts.input_tokens,
-        None if facts is None else facts.output_tokens,
+        attempt.status, attempt.error, facts.response_id, facts.response_model, tuple(facts.finish_reasons),
+        facts.input_tokens, facts.output_tokens,
     )
 
 
