@@ -101,6 +101,8 @@ def create_app(
             await old.cache.aclose()
 
     reloader = Reloader(gateway, providers, rebuild)
+    if telemetry is not None:
+        telemetry.observer.in_flight = lambda: reloader.gateway.health.in_flight()
     endpoints = Endpoints(reloader.current, reloader.reload)
 
     @contextlib.asynccontextmanager

@@ -103,17 +103,23 @@ def _serve(args: argparse.Namespace) -> int:
         uvicorn.run("gateway.cli:worker_app", factory=True, workers=args.workers, **options)  # type: ignore[arg-type]
         return 0
     from gateway.app import create_app
+    from gateway.runtime import tune_gc
 
-    uvicorn.run(create_app(config), **options)  # type: ignore[arg-type]
+    app = create_app(config)
+    tune_gc()
+    uvicorn.run(app, **options)  # type: ignore[arg-type]
     return 0
 
 
 def worker_app() -> Starlette:
     """App factory for each `--workers` process: loads the config the parent process chose."""
     from gateway.app import create_app
+    from gateway.runtime import tune_gc
 
     config, _ = _load(os.environ.get(_WORKER_CONFIG_ENV, ""))
-    return create_app(config)
+    app = create_app(config)
+    tune_gc()
+    return app
 
 
 def banner(config: GatewayConfig, path: str, workers: int) -> str:

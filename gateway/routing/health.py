@@ -130,6 +130,11 @@ class Health:
             if key not in wanted:
                 del self._targets[key]
 
+    def in_flight(self) -> dict[str, int]:
+        """Requests in flight per target key. Safe to call from another thread (telemetry's shipper): one
+        C-level copy of the table, then plain reads."""
+        return {key: state.in_flight for key, state in list(self._targets.items())}
+
     def snapshot(self, key: str) -> dict[str, Any]:
         state = self.get(key)
         now = self.clock()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from contextvars import ContextVar
 
 from gateway.events import Attempt, Exchange, Observer
@@ -53,7 +54,9 @@ class TelemetryObserver(Observer):
         self.context = context  # None: no tracing, so no trace context is made up for the upstream
         self.metrics = metrics
         self.capture_content = capture_content
-        self.in_flight: dict[tuple[str, str], int] = {}  # (provider, model) -> upstream requests in flight
+        # Upstream requests in flight per target, for the gauge: the dispatcher's own count (routing's Health),
+        # read by the link's shipper with each batch; app.py points it at the current gateway's.
+        self.in_flight: Callable[[], dict[str, int]] | None = None
         self._sent: tuple[tuple[str, str, int], ...] = ()
         self._failures = _Failures()
         if metrics:
@@ -62,24 +65,15 @@ class TelemetryObserver(Observer):
     # -- hooks ------------------------------------------------------------------------------------------
 
     def attempt_started(self, exchange: Exchange, attempt: Attempt) -> dict[str, str] | None:
+        if self.context is None:
+            return None
         try:
-            key = (attempt.provider, attempt.model)
-            self.in_flight[key] = self.in_flight.get(key, 0) + 1
-            if self.context is None:
-                return None
             state = exchange.handle if isinstance(exchange.handle, RequestState) else self.state(exchange)
             attempt.handle = span_id = self.context.new_span_id()
             return self.context.headers(state, span_id)
         except Exception:
             self._failures.failed("attempt_started")
             return None
-
-    def attempt_finished(self, exchange: Exchange, attempt: Attempt) -> None:
-        try:
-            key = (attempt.provider, attempt.model)
-            self.in_flight[key] = self.in_flight.get(key, 1) - 1
-        except Exception:
-            self._failures.failed("attempt_finished")
 
     def request_finished(self, exchange: Exchange) -> None:
         try:
@@ -127,7 +121,9 @@ class TelemetryObserver(Observer):
 
     def in_flight_snapshot(self) -> InFlight | None:
         """The in-flight counts, when they changed since the last batch (called by the link's shipper)."""
-        counts = tuple((f"{provider}/{model}", provider, n) for (provider, model), n in list(self.in_flight.items()))
+        if self.in_flight is None:
+            return None
+        counts = tuple((target, target.partition("/")[0], n) for target, n in sorted(self.in_flight().items()))
         if counts == self._sent:
             return None
         self._sent = counts

@@ -16,6 +16,7 @@ import socket
 import sys
 import traceback
 
+from gateway.runtime import tune_gc
 from gateway.telemetry.link import Channel
 from gateway.telemetry.pipeline import Pipeline
 from gateway.telemetry.records import Call, LogLine, Reply, RequestRecord, Start
@@ -50,6 +51,7 @@ def serve(channel: Channel) -> int:
     except Exception:
         log.exception("telemetry: the telemetry process could not start; no spans or metrics are exported")
         return 1
+    tune_gc()
     failed = False
     while (items := channel.receive()) is not None:
         pipeline.tick()
