@@ -27,33 +27,12 @@ class TargetResult:
     sent: int = 0  # requests answered in all, warm-ups and answer checks included
     # CPU µs per request in the measured runs: (serving process, telemetry process)
     cpu_us: dict[str, dict[int, tuple[float, float]]] = field(default_factory=lambda: {mode: {} for mode in MODES})
-    # Every run of a cell (several for the PAIRED rows), with the CPU seconds it took (serving, telemetry)
-    rounds: dict[str, dict[int, list[tuple[WrkResult, float, float]]]] = field(
-        default_factory=lambda: {mode: {} for mode in MODES})
+    # The PAIRED rows loaded at the same time (run.py side_by_side): each round's result, per cell
+    shared: dict[str, dict[int, list[WrkResult]]] = field(default_factory=lambda: {mode: {} for mode in MODES})
     telemetry: dict[str, object] | None = None  # gateway-otel: what the OTLP receiver got (bench/otlp_sink.py)
 
     def cell(self, mode: str, connections: int) -> WrkResult | None:
         return self.cells[mode].get(connections)
-
-    def add_round(self, mode: str, connections: int, result: WrkResult, serving_s: float, helper_s: float) -> None:
-        self.rounds[mode].setdefault(connections, []).append((result, serving_s, helper_s))
-        self.combine(mode, connections)
-
-    def combine(self, mode: str, connections: int) -> None:
-        """The cell of several rounds: the round with the median req/s (its latencies with it), and the CPU
-        per request over all of them."""
-        runs = self.rounds[mode].get(connections)
-        if not runs:
-            return
-        ordered = sorted(runs, key=lambda run: run[0].rps)
-        self.cells[mode][connections] = ordered[len(ordered) // 2][0]
-        requests = sum(run[0].requests for run in runs)
-        if requests:
-            self.cpu_us[mode][connections] = (sum(run[1] for run in runs) / requests * 1e6,
-                                              sum(run[2] for run in runs) / requests * 1e6)
-
-    def round_rps(self, mode: str, connections: int) -> list[float]:
-        return [run[0].rps for run in self.rounds[mode].get(connections, [])]
 
 
 def _num(value: float | None, digits: int) -> str:
@@ -132,8 +111,8 @@ def format_ratios(mode: str, results: dict[str, TargetResult], concurrencies: li
     lines.append(f"  gateway p50 - passthrough p50 at c={first}:  {delta}")
     lines.append(f"  passthrough / upstream req/s: {per_c('passthrough', 'upstream')}")
     if "gateway-otel" in results:
-        lines.append("  telemetry on (OTLP, live receiver) / off req/s, median of rounds (range): "
-                     + paired_ratios(results, mode, concurrencies))
+        lines.append("  telemetry on (OTLP, live receiver) / off req/s, both loaded at once, median of rounds (range):")
+        lines.append("    " + paired_ratios(results, mode, concurrencies))
         lines.append("  CPU us per request, serving process (+ telemetry process): "
                      + cpu_per_c(results, mode, concurrencies))
     for row, backend in CACHE_ROWS.items():
@@ -160,11 +139,11 @@ def format_delivery(result: TargetResult) -> str:
 
 
 def paired_ratios(results: dict[str, TargetResult], mode: str, concurrencies: list[int]) -> str:
-    """gateway-otel / gateway per concurrency: the median of the ratios of the rounds taken side by side."""
+    """gateway-otel / gateway per concurrency: the median of the ratios of the rounds run side by side."""
     texts = []
     for c in concurrencies:
-        on = results["gateway-otel"].round_rps(mode, c)
-        off = results["gateway"].round_rps(mode, c) if "gateway" in results else []
+        on = [cell.rps for cell in results["gateway-otel"].shared[mode].get(c, [])]
+        off = [cell.rps for cell in results["gateway"].shared[mode].get(c, [])] if "gateway" in results else []
         ratios = sorted(a / b for a, b in zip(on, off, strict=False) if b)
         if not ratios:
             texts.append(f"c={c} n/a")
@@ -239,8 +218,8 @@ def write_json(path: Path, results: dict[str, TargetResult], meta: dict[str, obj
             "sent": target.sent,
             "cpu_us_per_request": {mode: {str(c): list(v) for c, v in cells.items()}
                                    for mode, cells in target.cpu_us.items()},
-            "rounds_rps": {mode: {str(c): [run[0].rps for run in runs] for c, runs in cells.items()}
-                           for mode, cells in target.rounds.items()},
+            "side_by_side_rps": {mode: {str(c): [cell.rps for cell in runs] for c, runs in cells.items()}
+                                 for mode, cells in target.shared.items()},
             "telemetry": target.telemetry,
             "check_failures": target.check_failures,
             "cells": {

@@ -63,7 +63,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--output", default=str(targets.BENCH_DIR / "results" / "latest.json"), help="JSON results")
     parser.add_argument("--keep-workdir", action="store_true", help="keep the temp dir (configs, server logs)")
     parser.add_argument("--rounds", type=int, default=3,
-                        help="gateway and gateway-otel take turns this many times per cell (default 3)")
+                        help="rounds of gateway and gateway-otel loaded at once, per cell (default 3)")
     parser.add_argument(
         "--telemetry", default="none",
         help="the gateway's [telemetry]: none | console | otlp-dead | otlp:URL (default none; see bench/README.md)",
@@ -114,8 +114,8 @@ class Bench:
         self.redis_url: str | None = None  # started for the gateway-cache-redis row
         self.sink_url: str | None = None  # the OTLP receiver of the gateway-otel row
         self.results: dict[str, TargetResult] = {}
-        paired = sum(1 for name in PAIRED if name in args.targets) if all(n in args.targets for n in PAIRED) else 0
-        self.total = (len(args.targets) - paired + paired * args.rounds) * len(MODES) * len(args.concurrency)
+        paired = all(name in args.targets for name in PAIRED)
+        self.total = (len(args.targets) + (args.rounds if paired else 0)) * len(MODES) * len(args.concurrency)
         self.done = 0
         self.bodies = {mode: wrk.chat_request(stream=mode == "stream") for mode in MODES}
         self.scripts = {mode: wrk.write_script(workdir / f"{mode}.lua", body) for mode, body in self.bodies.items()}
@@ -236,20 +236,17 @@ class Bench:
         return Server(result, child, port, child.pid)
 
     def measure_group(self, group: list[TargetResult]) -> None:
-        """Measure rows side by side: each cell is run `rounds` times, the rows taking turns (in alternating
-        order), so that a ratio between them comes from the same few seconds of a noisy machine."""
+        """Measure a row, or the PAIRED rows: each cell on its own, then the pair side by side (`side_by_side`)."""
         servers = [server for result in group if self.prepare(result) and (server := self.launch(result))]
-        rounds = self.args.rounds if len(servers) > 1 else 1
         try:
             for mode in MODES:
                 for server in servers:
                     self.check(server, mode)
                 for c in self.args.concurrency:
-                    for index in range(rounds):
-                        for server in servers if index % 2 == 0 else reversed(servers):
-                            self.measure_cell(server, mode, c, index, rounds)
                     for server in servers:
-                        server.result.combine(mode, c)
+                        self.measure_cell(server, mode, c)
+                    if len(servers) == 2:
+                        self.side_by_side(servers, mode, c)
             for server in servers:
                 child = server.child
                 server.result.rss_mb = peak_rss_mb(server.pid, "" if child is None else "python")
@@ -273,12 +270,34 @@ class Bench:
             result.check_failures[mode] = problem
             print(f"warning: {result.name} {mode}: answer check failed: {problem}", flush=True)
 
-    def measure_cell(self, server: Server, mode: str, c: int, index: int, rounds: int) -> None:
+    def side_by_side(self, servers: list[Server], mode: str, c: int) -> None:
+        """Both PAIRED servers loaded at the same time, each by its own wrk with `c` connections, for --rounds
+        rounds: they share the gateway core, so their req/s ratio is the ratio of their CPU per request, and
+        whatever else the machine does at that moment slows both alike. (Runs one after the other, minutes
+        apart, differed here by more than the telemetry cost being measured.)"""
+        for index in range(self.args.rounds):
+            self.done += 1
+            names = " + ".join(server.result.name for server in servers)
+            print(f"[{self.done}/{self.total}] {names} at once, {mode} c={c} round {index + 1}/{self.args.rounds}"
+                  " ... ", end="", flush=True)
+            runs = [wrk.start(self.wrk_bin, self.urls(s.result.name, s.port)[mode], self.scripts[mode], c,
+                              self.args.duration, self.load_core) for s in servers]
+            try:
+                cells = [wrk.finish(run, self.args.duration) for run in runs]
+            except (RuntimeError, ValueError, subprocess.TimeoutExpired) as exc:
+                print(f"FAILED: {exc}", flush=True)
+                return
+            for server, cell in zip(servers, cells, strict=True):
+                server.result.shared[mode].setdefault(c, []).append(cell)
+                server.result.sent += cell.requests
+            print("  ".join(f"{s.result.name} {cell.rps:,.0f} req/s" for s, cell in zip(servers, cells, strict=True)),
+                  flush=True)
+
+    def measure_cell(self, server: Server, mode: str, c: int) -> None:
         result, child = server.result, server.child
         url = self.urls(result.name, server.port)[mode]
         self.done += 1
-        which = f" round {index + 1}/{rounds}" if rounds > 1 else ""
-        print(f"[{self.done}/{self.total}] {result.name} {mode} c={c}{which} ... ", end="", flush=True)
+        print(f"[{self.done}/{self.total}] {result.name} {mode} c={c} ... ", end="", flush=True)
         if child is not None and not child.alive():
             result.cell_failures[mode][c] = f"server exited with code {child.proc.returncode}"
             print("server is gone", flush=True)
@@ -299,8 +318,9 @@ class Bench:
             result.cell_failures[mode][c] = str(exc).splitlines()[0]
             print(f"FAILED: {exc}", flush=True)
             return
-        spent = [b - a for a, b in zip(before, after, strict=True)]
-        result.add_round(mode, c, cell, spent[0], sum(spent[1:]))
+        spent = [(b - a) / max(cell.requests, 1) * 1e6 for a, b in zip(before, after, strict=True)]
+        result.cells[mode][c] = cell
+        result.cpu_us[mode][c] = (spent[0], sum(spent[1:]))
         errors = f"  ERRORS: {cell.describe_errors()}" if cell.error_count else ""
         print(f"{cell.rps:,.0f} req/s  p50 {cell.p50_ms:.2f} ms  p99 {cell.p99_ms:.2f} ms{errors}", flush=True)
 
@@ -315,7 +335,7 @@ class Bench:
             "wall_s": round(time.time() - started, 1),
             "duration_s": self.args.duration,
             "warmup_s": self.args.warmup,
-            "rounds_paired": self.args.rounds,
+            "side_by_side_rounds": self.args.rounds,
             "concurrency": self.args.concurrency,
             "wrk_threads": 1,
             "gateway_telemetry": self.args.telemetry,

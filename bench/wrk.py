@@ -97,6 +97,26 @@ def parse(output: str) -> WrkResult:
     raise ValueError(f"no {RESULT_TAG.strip()} line in wrk output:\n{output[-2000:]}")
 
 
+def start(wrk_bin: str, url: str, script: Path, connections: int, duration_s: float, core: int | None,
+          timeout_s: float = 5.0) -> subprocess.Popen[str]:
+    """A wrk run in the background (`finish` waits for it): two at once load two servers at the same time."""
+    argv = [*pin_prefix(core), wrk_bin, "-t1", f"-c{connections}", f"-d{max(1, round(duration_s))}s",
+            f"--timeout={timeout_s:g}s", "-s", str(script), url]
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def finish(proc: subprocess.Popen[str], duration_s: float, timeout_s: float = 5.0) -> WrkResult:
+    try:
+        output, _ = proc.communicate(timeout=duration_s + timeout_s + 30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    if proc.returncode != 0:
+        raise RuntimeError(f"wrk exited with code {proc.returncode}:\n{output[-2000:]}")
+    return parse(output)
+
+
 def run(
     wrk_bin: str,
     url: str,
