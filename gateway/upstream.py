@@ -7,8 +7,14 @@ pool costs 2-3x the CPU per request at 16-64 concurrent requests (issue 3's meas
 Requests go to the transport directly rather than through `httpx.AsyncClient`: the client's per-request
 work (URL parsing, merging headers and cookies, auth and redirect flows) cost ~25 us a request, more than
 the rest of our request path together (bench/), and a gateway must not carry one user's upstream cookies
-into another user's request anyway. This module is the only place that knows; changing the stack is a
-change here (bench/passthrough.py uses it too, so the benchmark's floor moves with it).
+into another user's request anyway. On the real network they go one step further down, to the aiohttp
+session behind the transport: building an `httpx.Request` alone took 145K instructions a request with five
+headers (normalising each header, then a Python scan of them per lookup), 12% of the gateway's whole
+request, and 10K more for each extra header such as the trace context. The answer is still an
+`httpx.Response`, streamed and with errors mapped exactly as the transport does (its own helpers), so
+nothing above this module can tell; a transport handed in (tests, the mock provider) is used as is. This
+module is the only place that knows; changing the stack is a change here (bench/passthrough.py uses it too,
+so the benchmark's floor moves with it).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from typing import Any
 import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
+from httpx_aiohttp.transport import AiohttpResponseStream, map_aiohttp_exceptions
 
 from gateway import __version__
 from gateway.config import ProviderConfig
@@ -49,11 +56,15 @@ class Upstream:
             pool=config.timeout_s,
         ).as_dict()
         self._urls: dict[str, httpx.URL] = {}
+        self._timeouts: dict[float | None, aiohttp.ClientTimeout] = {}
 
     async def send(
         self, method: str, url: str, headers: dict[str, str], content: bytes, read_timeout_s: float | None = None
     ) -> httpx.Response:
         """Send one request. `read_timeout_s` bounds the silence between two reads (a stream's idle limit)."""
+        transport = self.transport
+        if isinstance(transport, AiohttpTransport):
+            return await self._send_aiohttp(transport, method, url, headers, content, read_timeout_s)
         parsed = self._urls.get(url)
         if parsed is None:
             parsed = self._urls[url] = httpx.URL(url)
@@ -62,6 +73,32 @@ class Upstream:
             timeout = {**timeout, "read": min(read_timeout_s, timeout["read"] or read_timeout_s)}
         request = httpx.Request(method, parsed, headers=headers, content=content, extensions={"timeout": timeout})
         return await self.transport.handle_async_request(request)
+
+    async def _send_aiohttp(
+        self, transport: AiohttpTransport, method: str, url: str, headers: dict[str, str], content: bytes,
+        read_timeout_s: float | None,
+    ) -> httpx.Response:
+        """What `AiohttpTransport.handle_async_request` does, minus the `httpx.Request` it would need."""
+        session = transport.client
+        if not isinstance(session, aiohttp.ClientSession):
+            session = transport.client = transport.get_client()
+        timeout = self._timeouts.get(read_timeout_s)
+        if timeout is None:
+            if len(self._timeouts) > 64:  # idle limits come from the config: a handful; never let it grow
+                self._timeouts.clear()
+            read = self.timeout["read"]
+            if read_timeout_s is not None:
+                read = min(read_timeout_s, read or read_timeout_s)
+            timeout = self._timeouts[read_timeout_s] = aiohttp.ClientTimeout(
+                sock_connect=self.timeout["connect"], sock_read=read, connect=self.timeout["pool"]
+            )
+        with map_aiohttp_exceptions():
+            response = await session.request(
+                method, url, headers=headers, data=content or None, allow_redirects=False, auto_decompress=False,
+                compress=False, timeout=timeout,
+            )
+        return httpx.Response(status_code=response.status, headers=response.raw_headers,
+                              stream=AiohttpResponseStream(response), extensions={"http_version": b"HTTP/1.1"})
 
     async def aclose(self) -> None:
         await self.transport.aclose()
