@@ -11,8 +11,9 @@ the CLIENT spans of its attempts. For a stream the end is after its last byte. H
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from contextvars import ContextVar
+from types import MappingProxyType
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,6 +27,7 @@ UNTRACED = frozenset({"/metrics", "/healthz", "/readyz"})
 KNOWN_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "CONNECT", "TRACE"})
 OUTPUT_LIMIT = 1 << 20  # bytes of an answer kept for content capture
 WANTED = frozenset({b"traceparent", b"tracestate", b"baggage", b"user-agent"})  # request headers read
+_NOTHING: Mapping[str, Any] = MappingProxyType({})
 
 
 class ServerSpans:
@@ -59,68 +61,77 @@ class ServerSpanMiddleware:
         for name, value in scope["headers"]:
             if name in WANTED:
                 found[name] = value
-        traceparent, tracestate = found.get(b"traceparent"), found.get(b"tracestate")
-        baggage, user_agent = found.get(b"baggage"), found.get(b"user-agent")
-        state = spans.context.begin(
-            None if traceparent is None else traceparent.decode("latin-1"),
-            None if tracestate is None else tracestate.decode("latin-1"),
-            None if baggage is None else baggage.decode("latin-1"),
-        )
-        output = bytearray() if spans.capture_output and state.sampled else None
-        inner_send, content_type = send, ""
-        if output is not None:  # content capture: keep the answer as it goes out
-
-            async def send_and_keep(message: Message) -> None:
-                nonlocal content_type
-                if message["type"] == "http.response.start":
-                    content_type = _content_type(message.get("headers", ()))
-                elif message["type"] == "http.response.body" and len(output) < OUTPUT_LIMIT:
-                    output.extend(message.get("body", b""))
-                await send(message)
-
-            inner_send = send_and_keep
-
+        state = spans.context.begin(found.get(b"traceparent"), found.get(b"tracestate"), found.get(b"baggage"))
+        if spans.capture_output and state.sampled:
+            await self._capturing(scope, receive, send, state, started, found.get(b"user-agent"))
+            return
         token = spans.current.set(state)
-        failure: BaseException | None = None
         spans.active += 1
+        failure: BaseException | None = None
         try:
-            await self.app(scope, receive, inner_send)
+            await self.app(scope, receive, send)
         except BaseException as exc:
             failure = exc
             raise
         finally:
             spans.active -= 1
             spans.current.reset(token)
-            facts = scope.get("state", {})  # the status (RequestIdMiddleware), the exchange (the endpoint)
-            status = facts.get("status") or (500 if failure else 0)
-            http = _http_record(scope, None if user_agent is None else user_agent.decode("latin-1"), status, failure)
-            exchange = facts.get("exchange")
-            spans.link.submit((  # a RequestRecord, as a plain tuple (records.py)
-                started, time.monotonic(), _trace_record(state), http,
-                None if exchange is None else exchange_record(
-                    exchange, state.finished, state.link, state.sampled, spans.observer.capture_content),
-                None if output is None else (bytes(output), content_type),
-            ))
+            spans.link.submit(self._record(scope, state, started, found.get(b"user-agent"), failure, None))
 
+    async def _capturing(
+        self, scope: Scope, receive: Receive, send: Send, state: RequestState, started: float, agent: bytes | None
+    ) -> None:
+        """The same, keeping the answer as it goes out (content capture); a path of its own, so that the
+        common one makes no closure."""
+        spans, output, content_type = self.spans, bytearray(), ""
 
-def _trace_record(state: RequestState) -> tuple[Any, ...]:
-    """A `TraceRecord`, as a plain tuple."""
-    parent = state.parent
-    return (state.trace_id, state.span_id, 0 if parent is None else parent.span_id, parent is not None,
-            state.sampled, state.trace_state)
+        async def send_and_keep(message: Message) -> None:
+            nonlocal content_type
+            if message["type"] == "http.response.start":
+                content_type = _content_type(message.get("headers", ()))
+            elif message["type"] == "http.response.body" and len(output) < OUTPUT_LIMIT:
+                output.extend(message.get("body", b""))
+            await send(message)
 
+        token = spans.current.set(state)
+        spans.active += 1
+        failure: BaseException | None = None
+        try:
+            await self.app(scope, receive, send_and_keep)
+        except BaseException as exc:
+            failure = exc
+            raise
+        finally:
+            spans.active -= 1
+            spans.current.reset(token)
+            answer = (bytes(output), content_type)
+            spans.link.submit(self._record(scope, state, started, agent, failure, answer))
 
-def _http_record(scope: Scope, user_agent: str | None, status: int, failure: BaseException | None) -> tuple[Any, ...]:
-    """An `HttpRecord`, as a plain tuple."""
-    method = scope["method"] if scope["method"] in KNOWN_METHODS else "_OTHER"
-    server = scope.get("server") or (None, None)
-    client = scope.get("client")
-    return (
-        method, getattr(scope.get("route"), "path", None), scope["path"], scope.get("scheme", "http"),
-        server[0], server[1], client[0] if client else None, scope.get("http_version"), user_agent, status,
-        None if failure is None else type(failure).__qualname__,
-        str(failure)[:1000] if isinstance(failure, Exception) else None,
-    )
+    def _record(
+        self, scope: Scope, state: RequestState, started: float, agent: bytes | None, failure: BaseException | None,
+        answer: tuple[bytes, str] | None,
+    ) -> tuple[Any, ...]:
+        """A `RequestRecord` as plain tuples (records.py), with its `TraceRecord` and `HttpRecord`: the status
+        comes from RequestIdMiddleware, the exchange from the endpoint, both in the scope's state."""
+        facts = scope.get("state") or _NOTHING
+        exchange = facts.get("exchange")
+        parent = state.parent
+        method = scope["method"]
+        server = scope.get("server") or (None, None)
+        client = scope.get("client")
+        return (
+            started, time.monotonic(),
+            (state.trace_id, state.span_id, 0 if parent is None else parent.span_id, parent is not None,
+             state.sampled, state.trace_state),
+            (method if method in KNOWN_METHODS else "_OTHER", getattr(scope.get("route"), "path", None),
+             scope["path"], scope.get("scheme", "http"), server[0], server[1], client[0] if client else None,
+             scope.get("http_version"), None if agent is None else agent.decode("latin-1"),
+             facts.get("status") or (500 if failure else 0), None if failure is None else type(failure).__qualname__,
+             str(failure)[:1000] if isinstance(failure, Exception) else None),
+            None if exchange is None else exchange_record(
+                exchange, state.finished, state.link, state.sampled, self.spans.capture_output),
+            answer,
+        )
 
 
 def _content_type(headers: Iterable[tuple[bytes, bytes]]) -> str:

@@ -56,11 +56,15 @@ class TraceContext:
         self.propagator = TraceContextTextMapPropagator()
         self.baggage = W3CBaggagePropagator()
 
-    def begin(self, traceparent: str | None, tracestate: str | None, baggage: str | None) -> RequestState:
-        """A request's state: the client's trace continued when it sent one, else a new trace."""
+    def begin(self, traceparent: bytes | None, tracestate: bytes | None, baggage: bytes | None) -> RequestState:
+        """A request's state: the client's trace continued when it sent one, else a new trace. (The headers
+        come as the ASGI scope has them.)"""
         context, parent = _EMPTY, None
         if traceparent:
-            context = self.propagator.extract({"traceparent": traceparent, "tracestate": tracestate or ""})
+            context = self.propagator.extract({
+                "traceparent": traceparent.decode("latin-1"),
+                "tracestate": tracestate.decode("latin-1") if tracestate else "",
+            })
             found = get_current_span(context).get_span_context()
             if found is not INVALID_SPAN_CONTEXT and found.is_valid:
                 parent = found
@@ -73,12 +77,11 @@ class TraceContext:
             state = result.trace_state.to_header() if result.trace_state else ""
         return RequestState(
             trace_id, self.ids.generate_span_id(), parent, sampled, state,
-            self.baggage.extract({"baggage": baggage}) if baggage and self.forward_baggage else None,
+            self.baggage.extract({"baggage": baggage.decode("latin-1")}) if baggage and self.forward_baggage else None,
         )
 
     def new_span_id(self) -> int:
         return self.ids.generate_span_id()
-
 
     def headers(self, state: RequestState, span_id: int) -> dict[str, str]:
         """What an upstream request carries: the attempt span's context (and the client's baggage).
