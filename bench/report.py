@@ -29,6 +29,8 @@ class TargetResult:
     cpu_us: dict[str, dict[int, tuple[float, float]]] = field(default_factory=lambda: {mode: {} for mode in MODES})
     # The PAIRED rows loaded at the same time (run.py side_by_side): each round's result, per cell
     shared: dict[str, dict[int, list[WrkResult]]] = field(default_factory=lambda: {mode: {} for mode in MODES})
+    # the serving process's CPU per request in those rounds (µs)
+    shared_cpu_us: dict[str, dict[int, list[float]]] = field(default_factory=lambda: {mode: {} for mode in MODES})
     telemetry: dict[str, object] | None = None  # gateway-otel: what the OTLP receiver got (bench/otlp_sink.py)
 
     def cell(self, mode: str, connections: int) -> WrkResult | None:
@@ -220,6 +222,8 @@ def write_json(path: Path, results: dict[str, TargetResult], meta: dict[str, obj
                                    for mode, cells in target.cpu_us.items()},
             "side_by_side_rps": {mode: {str(c): [cell.rps for cell in runs] for c, runs in cells.items()}
                                  for mode, cells in target.shared.items()},
+            "side_by_side_cpu_us_per_request": {mode: {str(c): runs for c, runs in cells.items()}
+                                                for mode, cells in target.shared_cpu_us.items()},
             "telemetry": target.telemetry,
             "check_failures": target.check_failures,
             "cells": {

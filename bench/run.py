@@ -280,6 +280,7 @@ class Bench:
             names = " + ".join(server.result.name for server in servers)
             print(f"[{self.done}/{self.total}] {names} at once, {mode} c={c} round {index + 1}/{self.args.rounds}"
                   " ... ", end="", flush=True)
+            before = [cpu_seconds(s.pid) for s in servers]
             runs = [wrk.start(self.wrk_bin, self.urls(s.result.name, s.port)[mode], self.scripts[mode], c,
                               self.args.duration, self.load_core) for s in servers]
             try:
@@ -287,11 +288,15 @@ class Bench:
             except (RuntimeError, ValueError, subprocess.TimeoutExpired) as exc:
                 print(f"FAILED: {exc}", flush=True)
                 return
-            for server, cell in zip(servers, cells, strict=True):
+            after = [cpu_seconds(s.pid) for s in servers]
+            line = []
+            for server, cell, a, b in zip(servers, cells, before, after, strict=True):
                 server.result.shared[mode].setdefault(c, []).append(cell)
+                cpu_us = (b - a) / max(cell.requests, 1) * 1e6
+                server.result.shared_cpu_us[mode].setdefault(c, []).append(cpu_us)
                 server.result.sent += cell.requests
-            print("  ".join(f"{s.result.name} {cell.rps:,.0f} req/s" for s, cell in zip(servers, cells, strict=True)),
-                  flush=True)
+                line.append(f"{server.result.name} {cell.rps:,.0f} req/s {cpu_us:,.0f} us")
+            print("  ".join(line), flush=True)
 
     def measure_cell(self, server: Server, mode: str, c: int) -> None:
         result, child = server.result, server.child
