@@ -88,8 +88,10 @@ class TraceContext:
 
         The traceparent is the W3C format written out: the propagator's inject wants a Context holding a
         span for each call, 7 us an attempt for one line of formatting; our ids are valid by construction,
-        and the tracestate is the one the propagator parsed (or the sampler gave)."""
-        carrier = {"traceparent": f"00-{state.trace_id:032x}-{span_id:016x}-{'01' if state.sampled else '00'}"}
+        and the tracestate is the one the propagator parsed (or the sampler gave). (`to_bytes().hex()` takes
+        half the time of a `:032x` format.)"""
+        traceparent = f"00-{state.trace_id.to_bytes(16).hex()}-{span_id.to_bytes(8).hex()}-"
+        carrier = {"traceparent": traceparent + ("01" if state.sampled else "00")}
         if state.trace_state:
             carrier["tracestate"] = state.trace_state
         if state.baggage is not None:
