@@ -99,9 +99,11 @@ def parse(output: str) -> WrkResult:
 
 def start(wrk_bin: str, url: str, script: Path, connections: int, duration_s: float, core: int | None,
           timeout_s: float = 5.0) -> subprocess.Popen[str]:
-    """A wrk run in the background (`finish` waits for it): two at once load two servers at the same time."""
+    """A wrk run in the background (`finish` waits for it), with one thread and `connections` connections,
+    pinned to `core` when given: two at once load two servers at the same time."""
     argv = [*pin_prefix(core), wrk_bin, "-t1", f"-c{connections}", f"-d{max(1, round(duration_s))}s",
             f"--timeout={timeout_s:g}s", "-s", str(script), url]
+    # start_new_session: a Ctrl-C reaches only run.py, whose cleanup then stops everything in order.
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
 
@@ -126,26 +128,5 @@ def run(
     core: int | None,
     timeout_s: float = 5.0,
 ) -> WrkResult:
-    """One wrk run with one thread and `connections` connections, pinned to `core` when given."""
-    argv = [
-        *pin_prefix(core),
-        wrk_bin,
-        "-t1",
-        f"-c{connections}",
-        f"-d{max(1, round(duration_s))}s",
-        f"--timeout={timeout_s:g}s",
-        "-s",
-        str(script),
-        url,
-    ]
-    # start_new_session: a Ctrl-C reaches only run.py, whose cleanup then stops everything in order.
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    try:
-        output, _ = proc.communicate(timeout=duration_s + timeout_s + 30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    if proc.returncode != 0:
-        raise RuntimeError(f"wrk exited with code {proc.returncode}:\n{output[-2000:]}")
-    return parse(output)
+    """One wrk run, waited for."""
+    return finish(start(wrk_bin, url, script, connections, duration_s, core, timeout_s), duration_s, timeout_s)
