@@ -281,10 +281,12 @@ class Bench:
             print(f"[{self.done}/{self.total}] {names} at once, {mode} c={c} round {index + 1}/{self.args.rounds}"
                   " ... ", end="", flush=True)
             before = [cpu_seconds(s.pid) for s in servers]
-            runs = [wrk.start(self.wrk_bin, self.urls(s.result.name, s.port)[mode], self.scripts[mode], c,
-                              self.args.duration, self.load_core) for s in servers]
+            # Which wrk starts first alternates from round to round, so that neither server has that edge.
+            order = servers if index % 2 == 0 else servers[::-1]
+            runs = {s.result.name: wrk.start(self.wrk_bin, self.urls(s.result.name, s.port)[mode], self.scripts[mode],
+                                             c, self.args.duration, self.load_core) for s in order}
             try:
-                cells = [wrk.finish(run, self.args.duration) for run in runs]
+                cells = [wrk.finish(runs[s.result.name], self.args.duration) for s in servers]
             except (RuntimeError, ValueError, subprocess.TimeoutExpired) as exc:
                 print(f"FAILED: {exc}", flush=True)
                 return
