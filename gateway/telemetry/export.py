@@ -141,6 +141,7 @@ class WatchedSpanProcessor(SpanProcessor):
         self.health = health
         self.handed = 0
         self._checked = (0, 0, 0)  # (handed, lost, retries) at the last check
+        self.counting = True  # False once the counters turned out unreadable
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         return None
@@ -161,11 +162,17 @@ class WatchedSpanProcessor(SpanProcessor):
     def check(self, settled: bool = False) -> None:
         """Spans lost since the last check are a failure; spans handed over with no loss and no retry since
         (or all settled by a flush) mean export works."""
-        native = getattr(self.inner, "_native", None)
+        native = getattr(self.inner, "_native", None) if self.counting else None
         if native is None:
             return
-        lost = int(native.dropped_spans()) + int(native.failed_spans()) + int(native.rejected_spans())
-        retries = int(native.retries())
+        try:
+            lost = int(native.dropped_spans()) + int(native.failed_spans()) + int(native.rejected_spans())
+            retries = int(native.retries())
+        except (AttributeError, TypeError, ValueError):  # a fastotel release changed them: stop reading them
+            log.warning("telemetry: this fastotel release's delivery counters are not the ones known here; "
+                        "spans are still exported, but lost ones are no longer counted or logged")
+            self.counting = False
+            return
         handed, last_lost, last_retries = self._checked
         self._checked = (self.handed, lost, retries)
         if lost > last_lost:

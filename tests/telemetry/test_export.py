@@ -217,3 +217,43 @@ def test_a_redact_hook_that_cannot_be_imported_is_a_config_error(upstream: Runni
     with pytest.raises(ConfigError) as bad:
         parse_config(gateway_config(upstream.url, extra='[telemetry]\nredact = "not a hook"\n'))
     assert bad.value.problems[0].startswith("telemetry.redact:")
+
+
+def test_fastotel_counters_that_changed_shape_stop_being_read_not_exporting(
+    collector: FakeCollector, collector_server: RunningServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`WatchedSpanProcessor` reads fastotel's private delivery counters; a release that renames them must
+    cost the counting (one warning), never the export."""
+    from fastotel import OTLPSpanProcessor
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from gateway.telemetry.export import ExportHealth, WatchedSpanProcessor
+
+    inner = OTLPSpanProcessor(endpoint=f"{collector_server.url}/v1/traces")
+    inner._native = _RenamedCounters(inner._native)
+    watched = WatchedSpanProcessor(inner, ExportHealth("traces", collector_server.url))
+    provider = TracerProvider()
+    provider.add_span_processor(watched)
+    with caplog.at_level(logging.WARNING, logger="gateway.telemetry"):
+        provider.get_tracer("test").start_span("one").end()
+        assert watched.force_flush(5000)
+        provider.get_tracer("test").start_span("two").end()
+        assert watched.force_flush(5000)
+    provider.shutdown()
+    assert sorted(span.name for span in collector.spans()) == ["one", "two"]
+    assert watched.counting is False
+    assert [r.getMessage() for r in caplog.records].count(
+        "telemetry: this fastotel release's delivery counters are not the ones known here; spans are still "
+        "exported, but lost ones are no longer counted or logged") == 1
+
+
+class _RenamedCounters:
+    """fastotel's native half as a later release might have it: exporting works, the counters are renamed."""
+
+    def __init__(self, native: object) -> None:
+        self._native = native
+
+    def __getattr__(self, name: str) -> object:
+        if name in ("dropped_spans", "failed_spans", "rejected_spans", "retries"):
+            raise AttributeError(name)
+        return getattr(self._native, name)
