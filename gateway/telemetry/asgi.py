@@ -62,50 +62,21 @@ class ServerSpanMiddleware:
             if name in WANTED:
                 found[name] = value
         state = spans.context.begin(found.get(b"traceparent"), found.get(b"tracestate"), found.get(b"baggage"))
-        if spans.capture_output and state.sampled:
-            await self._capturing(scope, receive, send, state, started, found.get(b"user-agent"))
-            return
+        # content capture keeps the answer as it goes out; without it, `send` is passed on untouched
+        capture = _Capture(send) if spans.capture_output and state.sampled else None
         token = spans.current.set(state)
         spans.active += 1
         failure: BaseException | None = None
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, send if capture is None else capture.send)
         except BaseException as exc:
             failure = exc
             raise
         finally:
             spans.active -= 1
             spans.current.reset(token)
-            spans.link.submit(self._record(scope, state, started, found.get(b"user-agent"), failure, None))
-
-    async def _capturing(
-        self, scope: Scope, receive: Receive, send: Send, state: RequestState, started: float, agent: bytes | None
-    ) -> None:
-        """The same, keeping the answer as it goes out (content capture); a path of its own, so that the
-        common one makes no closure."""
-        spans, output, content_type = self.spans, bytearray(), ""
-
-        async def send_and_keep(message: Message) -> None:
-            nonlocal content_type
-            if message["type"] == "http.response.start":
-                content_type = _content_type(message.get("headers", ()))
-            elif message["type"] == "http.response.body" and len(output) < OUTPUT_LIMIT:
-                output.extend(message.get("body", b""))
-            await send(message)
-
-        token = spans.current.set(state)
-        spans.active += 1
-        failure: BaseException | None = None
-        try:
-            await self.app(scope, receive, send_and_keep)
-        except BaseException as exc:
-            failure = exc
-            raise
-        finally:
-            spans.active -= 1
-            spans.current.reset(token)
-            answer = (bytes(output), content_type)
-            spans.link.submit(self._record(scope, state, started, agent, failure, answer))
+            answer = None if capture is None else (bytes(capture.output), capture.content_type)
+            spans.link.submit(self._record(scope, state, started, found.get(b"user-agent"), failure, answer))
 
     def _record(
         self, scope: Scope, state: RequestState, started: float, agent: bytes | None, failure: BaseException | None,
@@ -132,6 +103,22 @@ class ServerSpanMiddleware:
                 exchange, state.finished, state.link, state.sampled, self.spans.capture_output),
             answer,
         )
+
+
+class _Capture:
+    """The answer as it goes out, for content capture: its content type and up to OUTPUT_LIMIT bytes."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.output = bytearray()
+        self.content_type = ""
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.content_type = _content_type(message.get("headers", ()))
+        elif message["type"] == "http.response.body" and len(self.output) < OUTPUT_LIMIT:
+            self.output.extend(message.get("body", b""))
+        await self._send(message)
 
 
 def _content_type(headers: Iterable[tuple[bytes, bytes]]) -> str:
