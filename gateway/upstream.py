@@ -70,7 +70,7 @@ class Upstream:
             parsed = self._urls[url] = httpx.URL(url)
         timeout = self.timeout
         if read_timeout_s is not None:
-            timeout = {**timeout, "read": min(read_timeout_s, timeout["read"] or read_timeout_s)}
+            timeout = {**timeout, "read": self._read_limit(read_timeout_s)}
         request = httpx.Request(method, parsed, headers=headers, content=content, extensions={"timeout": timeout})
         return await self.transport.handle_async_request(request)
 
@@ -86,11 +86,9 @@ class Upstream:
         if timeout is None:
             if len(self._timeouts) > 64:  # idle limits come from the config: a handful; never let it grow
                 self._timeouts.clear()
-            read = self.timeout["read"]
-            if read_timeout_s is not None:
-                read = min(read_timeout_s, read or read_timeout_s)
             timeout = self._timeouts[read_timeout_s] = aiohttp.ClientTimeout(
-                sock_connect=self.timeout["connect"], sock_read=read, connect=self.timeout["pool"]
+                sock_connect=self.timeout["connect"], sock_read=self._read_limit(read_timeout_s),
+                connect=self.timeout["pool"],
             )
         with map_aiohttp_exceptions():
             response = await session.request(
@@ -99,6 +97,11 @@ class Upstream:
             )
         return httpx.Response(status_code=response.status, headers=response.raw_headers,
                               stream=AiohttpResponseStream(response), extensions={"http_version": b"HTTP/1.1"})
+
+    def _read_limit(self, read_timeout_s: float | None) -> float | None:
+        """The read timeout: the provider's, or the caller's idle limit when that is shorter."""
+        read: float | None = self.timeout["read"]
+        return read if read_timeout_s is None else min(read_timeout_s, read or read_timeout_s)
 
     async def aclose(self) -> None:
         await self.transport.aclose()
