@@ -10,7 +10,7 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 
 import httpx
 from starlette.applications import Starlette
@@ -20,19 +20,24 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway import __version__
+from gateway.access.gate import Access, Accounting
+from gateway.access.keys import Caller, KeyRing
+from gateway.access.limits import Limiter
+from gateway.access.prices import PriceBook
 from gateway.cache import ResponseCache, build_cache
 from gateway.config import ConfigError, GatewayConfig
 from gateway.dispatch import Dispatcher
 from gateway.endpoints import Endpoints, Gateway, error_response
 from gateway.errors import GatewayError, InvalidRequestError
 from gateway.events import NoopObserver, Observer
-from gateway.messages import MessagesEntrance
-from gateway.middleware import RequestIdMiddleware
+from gateway.messages import MessagesEntrance, to_anthropic_error
+from gateway.middleware import AccessLogMiddleware, AccessMiddleware, RequestIdMiddleware
 from gateway.providers.base import HttpProvider, build_provider
 from gateway.providers.registry import unavailable_types
 from gateway.reload import Reloader
 from gateway.routing.health import CooldownPolicy, Health
 from gateway.routing.table import RouteTable
+from gateway.state import LimitStore, build_limit_store
 
 log = logging.getLogger("gateway")
 
@@ -45,15 +50,24 @@ def build_gateway(
     health: Health | None = None,
     reuse: Mapping[str, HttpProvider] | None = None,
     cache: ResponseCache | None = None,
+    limits: LimitStore | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> tuple[Gateway, list[HttpProvider]]:
     """Everything a config describes. `transports` replaces a provider's network transport (tests);
-    a reload passes the running `health`, and the providers and `cache` it may `reuse` as they are."""
+    a reload passes the running `health`, and the providers, `cache` and `limits` it may `reuse` as they are.
+    `clock` is the wall clock of budget periods (tests move it)."""
     if problems := unavailable_types(config):
         raise ConfigError(config.source or "<config>", problems)
     transports, reuse = transports or {}, reuse or {}
     providers = [reuse.get(p.name) or build_provider(p, transports.get(p.name)) for p in config.providers]
     table = RouteTable(config)
-    observer = observer or NoopObserver()
+    told = observer = observer or NoopObserver()
+    store = limits or build_limit_store(config.limits, lambda kind: told.limits_error("redis", kind))
+    prefix = config.limits.key_prefix if config.limits.backend == "redis" else ""
+    limiter = Limiter(store, prefix=prefix, on_backend_error=config.limits.on_backend_error, clock=clock)
+    callers = [Caller.from_config(k) for k in config.keys]
+    access = Access(KeyRing.from_config(config), PriceBook.from_config(config), limiter, callers)
+    observer = Accounting(access, observer)
     routing = config.routing
     policy = CooldownPolicy(routing.failure_threshold, routing.cooldown_s, routing.cooldown_max_s,
                             routing.latency_decay)
@@ -64,29 +78,39 @@ def build_gateway(
         health.keep_only(t.key for r in table.routes() for t in r.targets)
     dispatcher = Dispatcher(table, {p.name: p for p in providers}, observer, health, routing)
     cache = cache or build_cache(config.cache, observer)
-    gateway = Gateway(config, table, dispatcher, health, observer, config.secrets(), int(time.time()), cache)
+    gateway = Gateway(config, table, dispatcher, health, observer, config.secrets(), int(time.time()), access, cache)
     return gateway, providers
 
 
 def create_app(
     config: GatewayConfig,
     transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    *,
+    clock: Callable[[], float] = time.time,
 ) -> Starlette:
     telemetry = None
     if config.telemetry.exporter != "none" or config.telemetry.prometheus:
         from gateway.telemetry import start_telemetry  # imports opentelemetry only when it is used
 
         telemetry = start_telemetry(config, __version__)
-    observer = telemetry.observer if telemetry else None
-    gateway, providers = build_gateway(config, transports, observer)
+    observer: Observer = telemetry.observer if telemetry else NoopObserver()
+    gateway, providers = build_gateway(config, transports, observer, clock=clock)
+    if not config.keys:
+        log.warning("no [[keys]] configured: this gateway takes calls from anyone who can reach it")
 
     def rebuild(new: GatewayConfig, reuse: dict[str, HttpProvider]) -> tuple[Gateway, list[HttpProvider]]:
         old = reloader.gateway
         cache = old.cache if new.cache == old.config.cache else None  # the same [cache] keeps its entries
-        built = build_gateway(new, transports, observer, health=old.health, reuse=reuse, cache=cache)
+        limits = old.access.limiter.store if new.limits == old.config.limits else None  # and counters, spend
+        built = build_gateway(new, transports, observer, health=old.health, reuse=reuse, cache=cache,
+                              limits=limits, clock=clock)
         if old.cache is not None and old.cache is not built[0].cache:
             with contextlib.suppress(RuntimeError):  # no running loop: the old cache is left to the GC
                 retired.add(task := asyncio.get_running_loop().create_task(close_when_idle(old)))
+                task.add_done_callback(retired.discard)
+        if limits is None:
+            with contextlib.suppress(RuntimeError):
+                retired.add(task := asyncio.get_running_loop().create_task(restart_limits(old, built[0])))
                 task.add_done_callback(retired.discard)
         return built
 
@@ -100,6 +124,14 @@ def create_app(
         if old.cache is not None:
             await old.cache.aclose()
 
+    async def restart_limits(old: Gateway, new: Gateway) -> None:
+        """A changed [limits] section: the new store starts now, the old one closes once its requests ended."""
+        await new.access.limiter.store.start()
+        deadline = time.monotonic() + old.config.server.shutdown_grace_s
+        while old.active and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        await old.access.limiter.store.aclose()
+
     reloader = Reloader(gateway, providers, rebuild)
     if telemetry is not None:
         telemetry.observer.in_flight = lambda: reloader.gateway.health.in_flight()
@@ -111,6 +143,7 @@ def create_app(
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # no signals off the main thread
             loop.add_signal_handler(signal.SIGHUP, reloader.reload)
         watcher = loop.create_task(reloader.watch()) if config.server.watch_config else None
+        await reloader.gateway.access.limiter.store.start()
         yield
         if watcher is not None:
             watcher.cancel()
@@ -119,6 +152,7 @@ def create_app(
         await reloader.aclose()
         if reloader.gateway.cache is not None:
             await reloader.gateway.cache.aclose()
+        await reloader.gateway.access.limiter.store.aclose()  # the last spend is written
         if telemetry is not None:
             await telemetry.shutdown()  # flushes what is left; bounded even with the collector down
 
@@ -142,11 +176,13 @@ def create_app(
         Route("/v1/embeddings", endpoints.embeddings, methods=["POST"]),
         Route("/v1/messages", MessagesEntrance(endpoints).messages, methods=["POST"]),
         Route("/v1/models", endpoints.models, methods=["GET"]),
+        Route("/v1/models/{model:path}", endpoints.model, methods=["GET"]),
         Route("/healthz", endpoints.healthz, methods=["GET"]),
         Route("/readyz", endpoints.readyz, methods=["GET"]),
         Route("/admin/status", endpoints.status, methods=["GET"]),
         Route("/admin/reload", endpoints.reload, methods=["POST"]),
         Route("/admin/cache/purge", endpoints.purge_cache, methods=["POST"]),
+        Route("/admin/usage", endpoints.usage, methods=["GET"]),
     ]
     if telemetry is not None and telemetry.prometheus:
         routes.append(Route("/metrics", telemetry.metrics_endpoint, methods=["GET"]))
@@ -155,7 +191,10 @@ def create_app(
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error, Exception: unexpected, InvalidRequestError: bad_request},
     )
+    app.add_middleware(AccessMiddleware, access=lambda: reloader.gateway.access, observer=observer,
+                       reshape={"/v1/messages": to_anthropic_error})
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(AccessLogMiddleware, enabled=lambda: reloader.gateway.config.server.access_log)
     if telemetry is not None and telemetry.server_spans is not None:
         from gateway.telemetry import ServerSpanMiddleware
 

@@ -93,7 +93,7 @@ def _serve(args: argparse.Namespace) -> int:
         port=server.port,
         loop="uvloop" if sys.platform != "win32" else "asyncio",
         http="httptools",
-        access_log=server.access_log,
+        access_log=False,  # the gateway's own (middleware.AccessLogMiddleware): with key, route, tokens, cost
         log_level="info",
         timeout_graceful_shutdown=int(server.shutdown_grace_s),
         server_header=False,

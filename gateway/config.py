@@ -12,6 +12,8 @@ Problems come back all at once as `ConfigError.problems`, each a line such as
 from __future__ import annotations
 
 import difflib
+import fnmatch
+import hashlib
 import os
 import re
 import tomllib
@@ -142,6 +144,19 @@ class TargetConfig(_Strict):
     model: str = Field(min_length=1)
     weight: float = Field(1.0, gt=0)
     prefill: bool | None = None  # overrides the provider's `prefill`
+    # USD per million tokens, for cost and budgets; unset: the built-in table (gateway/access/prices.toml)
+    input_usd_per_mtok: float | None = Field(None, ge=0)
+    output_usd_per_mtok: float | None = Field(None, ge=0)
+    cached_input_usd_per_mtok: float | None = Field(None, ge=0)  # prompt tokens the provider served from its cache
+
+    @model_validator(mode="after")
+    def _check_prices(self) -> TargetConfig:
+        given = (self.input_usd_per_mtok is None, self.output_usd_per_mtok is None)
+        if given[0] != given[1]:
+            raise ValueError("set both input_usd_per_mtok and output_usd_per_mtok (0 for a free direction), or neither")
+        if self.cached_input_usd_per_mtok is not None and self.input_usd_per_mtok is None:
+            raise ValueError("cached_input_usd_per_mtok needs input_usd_per_mtok and output_usd_per_mtok too")
+        return self
 
 
 class RetryConfig(_Strict):
@@ -183,6 +198,11 @@ class RouteConfig(_Strict):
     stream_idle_timeout_s: float | None = Field(None, gt=0)
     cache: bool = True  # false: this route's answers are never cached
     cache_ttl_s: float | None = Field(None, gt=0)  # this route's entries live this long instead of [cache] ttl_s
+    cache_shared: bool | None = None  # one cache for every gateway key on this route (default: [cache] shared)
+    # Limits on the route, whoever calls it (every key together): requests and tokens per minute, calls in flight
+    rpm: int | None = Field(None, gt=0)
+    tpm: int | None = Field(None, gt=0)
+    max_concurrent: int | None = Field(None, gt=0)
 
     def retry(self, defaults: RetryConfig) -> RetryConfig:
         """This route's retry settings: its own keys over the [routing] defaults."""
@@ -191,7 +211,19 @@ class RouteConfig(_Strict):
 
 
 class LimitsConfig(_Strict):
-    backend: Literal["memory", "redis"] = "memory"
+    """[limits]: where rate-limit counters and spend live (gateway/access/, gateway/state/)."""
+
+    backend: Literal["memory", "redis"] = "memory"  # "redis": one limit and one budget for every replica
+    redis_url: str = Field("redis://127.0.0.1:6379/0", pattern=r"^(redis|rediss|unix)://")
+    key_prefix: str = "llm-gateway:limits:"  # every Redis key the limits write starts with this
+    redis_timeout_s: float = Field(0.25, gt=0)  # per Redis call; slower counts as the backend failing
+    redis_retry_s: float = Field(1.0, ge=0)  # after a Redis failure, calls skip it this long
+    on_backend_error: Literal["open", "closed"] = "open"  # Redis down: let calls in ("open") or refuse them (503)
+    lease_s: float = Field(600.0, gt=0)  # redis: a replica that dies frees its max_concurrent slots after this
+    # memory backend: spend is kept in this SQLite file (written every spend_flush_s, off the request path) so
+    # that it survives a restart and is shared by `--workers`; "" keeps it in memory only
+    spend_file: str = "gateway-spend.sqlite3"
+    spend_flush_s: float = Field(1.0, gt=0)
 
 
 class AdminConfig(_Strict):
@@ -201,8 +233,19 @@ class AdminConfig(_Strict):
 class KeyConfig(_Strict):
     name: str = Field(min_length=1)
     key: str = ""  # empty (an unset ${VAR}) never matches a request; `gateway check` warns
-    models: list[str] | None = None
+    key_sha256: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$")  # instead of `key`: its hex SHA-256
+    models: list[str] | None = None  # route names this key may call; * and ? wildcards ("gpt-4o*")
     rpm: int | None = Field(None, gt=0)
+    tpm: int | None = Field(None, gt=0)
+    max_concurrent: int | None = Field(None, gt=0)
+    budget_usd: float | None = Field(None, ge=0)
+    budget_period: Literal["day", "month", "total"] = "month"  # calendar day / month in UTC, or for ever
+
+    @model_validator(mode="after")
+    def _one_key(self) -> KeyConfig:
+        if self.key and self.key_sha256:
+            raise ValueError("set key or key_sha256, not both")
+        return self
 
 
 class GatewayConfig(_Strict):
@@ -221,8 +264,15 @@ class GatewayConfig(_Strict):
         """Every secret in the config, for scrubbing from anything the gateway writes."""
         values = [p.api_key for p in self.providers] + [k.key for k in self.keys] + [self.admin.key]
         values += list(self.telemetry.otlp_headers.values())  # e.g. a collector's API key
+        values += [_password(self.cache.redis_url), _password(self.limits.redis_url)]
         values += [v for p in self.providers for k, v in p.headers.items() if _secret_header(k)]
         return [v for v in values if v and len(v) >= 4]
+
+
+def _password(url: str) -> str:
+    """The password in a Redis URL (redis://user:secret@host), or ""."""
+    credentials = url.partition("://")[2].rpartition("@")[0]
+    return credentials.partition(":")[2] if credentials else ""
 
 
 def _secret_header(name: str) -> bool:
@@ -275,6 +325,8 @@ def parse_config_with_warnings(text: str, *, source: str = "<config>") -> tuple[
     except ValidationError as exc:
         problems += [_describe(err) for err in exc.errors()]
     problems += _cross_references(expanded, warnings)
+    if config is not None:
+        problems += _budget_problems(config)
     if problems or config is None:
         raise ConfigError(source, problems)
     return config.model_copy(update={"source": source}), warnings
@@ -384,14 +436,53 @@ def _cross_references(raw: dict[str, Any], warnings: list[str]) -> list[str]:
                 elif name not in route_names:
                     hint = _suggest(name, route_names)
                     warnings.append(f'routes[{i}].{section}[{j}]: no route with model "{name}"{hint}; skipped')
-    for i, key in enumerate(_tables(raw.get("keys"))):
-        if key.get("key") == "":
+    problems += _key_problems(_tables(raw.get("keys")), route_names, warnings)
+    return problems
+
+
+def _key_problems(keys: list[dict[str, Any]], route_names: list[str], warnings: list[str]) -> list[str]:
+    """[[keys]]: allow-lists that name routes, no key given twice."""
+    problems: list[str] = []
+    seen: dict[str, int] = {}
+    for i, key in enumerate(keys):
+        value = key.get("key")
+        if value == "" or (value is None and not key.get("key_sha256")):
             warnings.append(f"keys[{i}].key: empty; no request can use this key")
+        digest = hashlib.sha256(value.encode()).hexdigest() if isinstance(value, str) and value else None
+        digest = digest or (key["key_sha256"].lower() if isinstance(key.get("key_sha256"), str) else None)
+        if digest is not None:
+            if digest in seen:
+                problems.append(f"keys[{i}]: the same key as keys[{seen[digest]}]; each key must be different")
+            seen.setdefault(digest, i)
         models = key.get("models")
         for j, name in enumerate(models if isinstance(models, list) else []):
-            if isinstance(name, str) and name not in route_names:
+            if not isinstance(name, str):
+                continue
+            if any(c in name for c in "*?["):
+                if not any(fnmatch.fnmatchcase(route, name) for route in route_names):
+                    problems.append(f'keys[{i}].models[{j}]: "{name}" matches no route')
+            elif name not in route_names:
                 hint = _suggest(name, route_names)
                 problems.append(f'keys[{i}].models[{j}]: no route with model "{name}"{hint}')
+    return problems
+
+
+def _budget_problems(config: GatewayConfig) -> list[str]:
+    """A budget can only count calls to targets with a price: every route a key with a budget may reach
+    (its allow-list, and their fallbacks) must have one on each target."""
+    from gateway.access.prices import unpriced
+
+    problems = []
+    names = [r.model for r in config.routes]
+    for i, key in enumerate(config.keys):
+        if key.budget_usd is None:
+            continue
+        allowed = names if key.models is None else [n for n in names if any(fnmatch.fnmatchcase(n, m)
+                                                                             for m in key.models)]
+        if missing := unpriced(config, allowed):
+            problems.append(
+                f"keys[{i}].budget_usd: no price for {', '.join(missing)}; set input_usd_per_mtok and "
+                "output_usd_per_mtok on those targets (0 for a free model), or the budget cannot count their calls")
     return problems
 
 

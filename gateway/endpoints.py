@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import hmac
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +14,8 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from gateway.access.gate import Access
+from gateway.access.keys import Caller
 from gateway.cache import ResponseCache, Ticket, Upstream
 from gateway.config import GatewayConfig
 from gateway.dispatch import Control, Dispatcher
@@ -28,12 +32,14 @@ from gateway.providers.base import Call, Facts, Operation
 from gateway.responses import EventStreamResponse
 from gateway.routing.health import Health
 from gateway.routing.table import Route, RouteTable
+from gateway.state import StateUnavailableError
 from gateway.streaming import StreamAnswer
 from gateway.wire import check_request
 
 log = logging.getLogger("gateway")
 
 Answer = Response | EventStreamResponse
+Spawn = Callable[[Coroutine[Any, Any, None]], None]
 Translate = Callable[[dict[str, Any]], dict[str, Any]]  # another entrance's request body -> an OpenAI body
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
@@ -49,6 +55,7 @@ class Gateway:
     observer: Observer
     secrets: list[str]
     created: int
+    access: Access
     cache: ResponseCache | None = None
     active: int = 0  # requests and streams in flight on this config (a reload waits for them)
 
@@ -60,6 +67,13 @@ class Endpoints:
     def __init__(self, current: Callable[[], Gateway], reload: Callable[[], Any] | None = None) -> None:
         self.current = current
         self._reload = reload
+        self._background: set[asyncio.Task[None]] = set()
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` after the request (settling one whose client left); held until done."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)  # the loop keeps only weak references to tasks
+        task.add_done_callback(self._background.discard)
 
     async def chat(self, request: Request) -> Answer:
         return await self._proxy(request, "chat")
@@ -76,12 +90,31 @@ class Endpoints:
         return await self._proxy(request, "chat", translate)
 
     async def models(self, request: Request) -> Response:
+        """The route names this caller may ask for."""
         gateway = self.current()
-        data = [
-            {"id": name, "object": "model", "created": gateway.created, "owned_by": "llm-gateway"}
-            for name in gateway.table.names()
-        ]
+        data = [_model(name, gateway) for name in _visible(request, gateway)]
         return JSONResponse({"object": "list", "data": data})
+
+    async def model(self, request: Request) -> Response:
+        """One model (`GET /v1/models/{model}`), as the openai SDK's `models.retrieve` asks for it."""
+        gateway = self.current()
+        name = request.path_params["model"]
+        if name not in _visible(request, gateway):
+            return error_response(_unknown_model(name, _visible(request, gateway)), gateway.secrets)
+        return JSONResponse(_model(name, gateway))
+
+    async def usage(self, request: Request) -> Response:
+        """`GET /admin/usage`: each gateway key's requests, tokens and spend in its current budget period."""
+        gateway = self.current()
+        if denied := _admin_denied(request, gateway):
+            return denied
+        try:
+            return JSONResponse(await gateway.access.usage_report())
+        except StateUnavailableError:
+            error = GatewayError("The limits' store (Redis) could not be reached; usage is unavailable.",
+                                 code="unavailable")
+            error.status = 503
+            return error_response(error, gateway.secrets)
 
     async def healthz(self, request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -146,25 +179,33 @@ class Endpoints:
     async def _proxy(self, request: Request, operation: Operation, translate: Translate | None = None) -> Answer:
         gateway = self.current()  # this request finishes on this config, whatever a reload does meanwhile
         gateway.active += 1
+        state = request.scope.setdefault("state", {})
+        exchange = Exchange(state.get("request_id", ""), operation)
+        state["exchange"] = exchange  # read by the server-span middleware when it ends
+        caller: Caller | None = state.get("caller")  # set by AccessMiddleware
+        if caller is not None:
+            exchange.key_name = caller.name
         streaming = False
         try:
-            response = await self._answer(request, operation, gateway, translate)
+            response = await self._answer(request, operation, exchange, caller, gateway, translate)
             streaming = isinstance(response, EventStreamResponse)
-            return response
+            if isinstance(response, EventStreamResponse) and exchange.admission is not None:
+                response.chunks = _settled(response.chunks, lambda: gateway.access.settle(exchange), self.spawn)
+        except BaseException:
+            if exchange.admission is not None:
+                self.spawn(gateway.access.settle(exchange))
+            raise
         finally:
             if not streaming:
                 gateway.active -= 1
+        if not streaming and exchange.admission is not None:
+            await gateway.access.settle(exchange)  # before the answer: the next call sees this one's spend
+        return response
 
     async def _answer(
-        self,
-        request: Request,
-        operation: Operation,
-        gateway: Gateway,
+        self, request: Request, operation: Operation, exchange: Exchange, caller: Caller | None, gateway: Gateway,
         translate: Translate | None = None,
     ) -> Answer:
-        request_id = request.scope.get("state", {}).get("request_id", "")
-        exchange = Exchange(request_id, operation)
-        request.scope["state"]["exchange"] = exchange  # read by the server-span middleware when it ends
         try:
             body = await _read_json(request, gateway.config.server.max_request_bytes)
             if translate is not None:
@@ -172,11 +213,13 @@ class Endpoints:
             check_request(operation, body)
             route = gateway.table.get(body["model"])
             if route is None:
-                raise _unknown_model(body["model"], gateway.table.names())
+                raise _unknown_model(body["model"], _visible(request, gateway))
             exchange.route, exchange.body = route.model, body
+            gateway.access.check_model(caller, route)
             control = control_from_headers(request.headers)
             call = Call(operation, body, stream=body.get("stream") is True)
             exchange.stream = call.stream
+            await gateway.access.admit(exchange, caller, route, call)
             cache = gateway.cache
             if cache is not None and (ticket := cache.ticket(exchange, route, call, request.headers,
                                                              pinned=control.pin is not None)):
@@ -195,8 +238,11 @@ class Endpoints:
                             headers=_answer_headers(exchange, outcome.attempt))
         except GatewayError as exc:
             exchange.status, exchange.error = exc.status, _kind(exc)
+            if exc.refusal is not None:
+                request.scope["state"]["refused"] = exc.refusal
+                gateway.observer.request_refused(exc.refusal, exchange.key_name, exchange.route or None)
             gateway.observer.request_finished(exchange)
-            return error_response(exc, gateway.secrets, _answer_headers(exchange, None))
+            return error_response(exc, gateway.secrets, {**_answer_headers(exchange, None), **exc.headers})
 
     async def _from_cache(
         self, gateway: Gateway, cache: ResponseCache, ticket: Ticket, route: Route, call: Call, control: Control
@@ -273,12 +319,15 @@ async def _read_json(request: Request, limit: int) -> dict[str, Any]:
 
 
 def _admin_denied(request: Request, gateway: Gateway) -> Response | None:
-    """Admin endpoints take `Authorization: Bearer <admin.key>`; with no admin key configured, only
-    clients on this machine (loopback) may call them."""
+    """Admin endpoints take `Authorization: Bearer <admin.key>` (or `x-api-key`); with no admin key
+    configured, only clients on this machine (loopback) may call them. A gateway key is never an admin key."""
     key = gateway.config.admin.key
     if key:
-        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-        if hmac.compare_digest(given.encode(), key.encode()):
+        expected = hashlib.sha256(key.encode()).digest()
+        given = [request.headers.get("authorization", "").removeprefix("Bearer ").strip(),
+                 request.headers.get("x-api-key", "").strip()]
+        # compared as digests: constant time whatever the lengths
+        if any(hmac.compare_digest(hashlib.sha256(g.encode()).digest(), expected) for g in given if g):
             return None
         error = GatewayError("This admin endpoint needs Authorization: Bearer <admin.key>.", code="invalid_admin_key")
         error.status, error.type = 401, "authentication_error"
@@ -288,6 +337,37 @@ def _admin_denied(request: Request, gateway: Gateway) -> Response | None:
     error = GatewayError("Admin endpoints are only served to loopback clients when [admin] key is not set.")
     error.status, error.type = 403, "permission_error"
     return error_response(error, gateway.secrets)
+
+
+def _visible(request: Request, gateway: Gateway) -> list[str]:
+    """The route names the request's caller may ask for (all of them on an open gateway)."""
+    caller: Caller | None = request.scope.get("state", {}).get("caller")
+    names = gateway.table.names()
+    return names if caller is None else caller.visible(names)
+
+
+def _model(name: str, gateway: Gateway) -> dict[str, Any]:
+    return {"id": name, "object": "model", "created": gateway.created, "owned_by": "llm-gateway"}
+
+
+async def _settled(
+    chunks: AsyncIterator[bytes], settle: Callable[[], Coroutine[Any, Any, None]], spawn: Spawn
+) -> AsyncIterator[bytes]:
+    """A stream that settles its admission once it ended: before its last byte when it ran to the end (so
+    the next call sees its spend), in the background when the client left."""
+    finished = False
+    try:
+        async for chunk in chunks:
+            yield chunk
+        finished = True
+    finally:
+        aclose = getattr(chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()  # the stream's own end (request_finished: its cost is known after this)
+        if finished:
+            await settle()
+        else:
+            spawn(settle())
 
 
 def _too_large(limit: int) -> BodyTooLargeError:
@@ -305,6 +385,8 @@ def _unknown_model(model: str, names: list[str]) -> ModelNotFoundError:
 
 def _answer_headers(exchange: Exchange, attempt: Attempt | None) -> dict[str, str]:
     headers = {"x-gateway-attempts": str(len(exchange.attempts)), "x-gateway-cache": exchange.cache or "bypass"}
+    if exchange.admission is not None:
+        headers.update(exchange.admission.headers)  # x-ratelimit-* of a limited key or route
     if attempt is not None:
         headers["x-gateway-provider"] = attempt.provider
     elif exchange.attempts and exchange.attempts[-1].status is not None:

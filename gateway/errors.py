@@ -5,6 +5,11 @@
      │    ├── BodyTooLargeError       413
      │    └── UnsupportedFeatureError 400  the target's provider cannot do what the request asks
      ├── ModelNotFoundError           404  no route for the requested model
+     ├── AuthenticationError          401  no gateway key, or one the gateway does not know
+     ├── ModelNotAllowedError         403  the key may not call this model
+     ├── RateLimitedError             429  over a key's or a route's rpm, tpm or max_concurrent
+     │    └── BudgetExceededError     429  the key's spend in the period reached its budget
+     ├── LimitsUnavailableError       503  limits cannot be checked (Redis down, on_backend_error = "closed")
      └── UpstreamError                     an upstream attempt failed
           ├── UpstreamStatusError          it answered with an HTTP error (status passed through)
           ├── UpstreamTimeoutError    504  it did not answer in time
@@ -14,12 +19,14 @@
           └── UpstreamProtocolError   502  the response was not what the API promises
 
 Every error renders as OpenAI's shape, `{"error": {"message", "type", "param", "code"}}`, so SDKs raise
-their usual exceptions. `retryable` marks the upstream failures that the dispatcher may take to another
-target: connection problems, timeouts, 408, 409, 429 and 5xx.
+their usual exceptions; `headers` go out with it (Retry-After, the x-ratelimit-* headers). `retryable`
+marks the upstream failures that the dispatcher may take to another target: connection problems,
+timeouts, 408, 409, 429 and 5xx.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 RETRYABLE_STATUSES = frozenset({408, 409, 429})
@@ -29,11 +36,13 @@ class GatewayError(Exception):
     status: int = 500
     type: str = "server_error"
     code: str | None = None
+    refusal: str | None = None  # the gateway refused the request itself: why, for telemetry (see events.py)
 
     def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.param = param
+        self.headers: dict[str, str] = {}
         if code is not None:
             self.code = code
 
@@ -62,6 +71,55 @@ class ModelNotFoundError(GatewayError):
     status = 404
     type = "invalid_request_error"
     code = "model_not_found"
+
+
+class AuthenticationError(GatewayError):
+    status = 401
+    type = "invalid_request_error"  # what OpenAI answers for a bad key
+    code = "invalid_api_key"
+    refusal = "invalid_api_key"
+
+
+class ModelNotAllowedError(GatewayError):
+    status = 403
+    type = "permission_error"
+    code = "model_not_allowed"
+    refusal = "model_not_allowed"
+
+
+class RateLimitedError(GatewayError):
+    """Refused by a limit. `type` is OpenAI's "requests" or "tokens"; `reason` names the limit (rpm, tpm,
+    max_concurrent, budget), kept as `refusal` for telemetry."""
+
+    status = 429
+    code = "rate_limit_exceeded"
+
+    def __init__(self, message: str, *, type: str, reason: str, retry_after: float | None) -> None:
+        super().__init__(message)
+        self.type, self.refusal = type, reason
+        if retry_after is not None:
+            self.headers["retry-after"] = str(max(1, math.ceil(retry_after)))
+            self.headers["retry-after-ms"] = str(max(1, math.ceil(retry_after * 1000)))
+        else:
+            self.headers["x-should-retry"] = "false"  # the SDKs' own retries would only be refused again
+
+
+class BudgetExceededError(RateLimitedError):
+    code = "budget_exceeded"
+
+    def __init__(self, message: str, *, retry_after: float | None) -> None:
+        super().__init__(message, type="insufficient_quota", reason="budget", retry_after=retry_after)
+        self.headers["x-should-retry"] = "false"  # not before the period resets: the SDKs should not try again
+
+
+class LimitsUnavailableError(GatewayError):
+    status = 503
+    code = "limits_unavailable"
+    refusal = "limits_unavailable"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.headers["retry-after"] = "1"
 
 
 class UpstreamError(GatewayError):

@@ -39,6 +39,7 @@ class Attempt:
     status: int | None = None  # the upstream's HTTP status, when it answered
     error: str | None = None  # low-cardinality kind: "429", "timeout", "connect_error", "client_disconnected"
     facts: Facts | None = None
+    cost_usd: float | None = None  # tokens x the target's price, once the request finished (None: no price)
     handle: Any = None  # the observer's own per-attempt state (a span, say)
 
     @property
@@ -67,6 +68,9 @@ class Exchange:
     attempts: list[Attempt] = field(default_factory=list)
     status: int = 0
     error: str | None = None
+    admission: Any = None  # what the limits took for this request (gateway/access/limits.py)
+    usage: Any = None  # its tokens and cost once accounted (gateway.state.Usage)
+    cost_usd: float | None = None  # what its upstream calls cost (None: no priced target answered)
     handle: Any = None
 
     @property
@@ -104,6 +108,13 @@ class Observer:
 
     def cache_error(self, backend: str, error: str) -> None:
         """Called when a cache backend failed (Redis down or slow); the request went on as a miss."""
+
+    def request_refused(self, reason: str, key_name: str | None, route: str | None) -> None:
+        """Called when the gateway refused a request before any upstream call: `reason` is invalid_api_key,
+        model_not_allowed, rpm, tpm, max_concurrent, budget or limits_unavailable."""
+
+    def limits_error(self, backend: str, error: str) -> None:
+        """Called when the limits' store failed (Redis down or slow); `[limits] on_backend_error` decided."""
 
 
 NoopObserver = Observer

@@ -1,12 +1,25 @@
-"""Pure ASGI middleware (no BaseHTTPMiddleware: it breaks contextvars, where OpenTelemetry keeps context)."""
+"""Pure ASGI middleware (no BaseHTTPMiddleware: it breaks contextvars, where OpenTelemetry keeps context):
+request ids, gateway keys, the access log."""
 
 from __future__ import annotations
 
+import logging
 import random
 import re
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.errors import AuthenticationError
+from gateway.events import Observer
+
+if TYPE_CHECKING:
+    from gateway.access.gate import Access
+
+_access_log = logging.getLogger("gateway.access")
 _SAFE_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
 
 
@@ -39,3 +52,99 @@ class RequestIdMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_id)
+
+
+Reshape = Callable[[int, dict[str, Any]], dict[str, Any]]  # (status, OpenAI error body) -> another API's
+
+
+class AccessMiddleware:
+    """With gateway keys configured, lets a `/v1/...` request through only with a known key (`Authorization:
+    Bearer` or `x-api-key`), and leaves the caller at `scope["state"]["caller"]` for the endpoint (allow-list,
+    limits, the key's name on telemetry). Every other request gets 401 `invalid_api_key` in OpenAI's shape, or
+    in the shape `reshape` gives for its path (Anthropic's on `/v1/messages`). Not `/healthz`, `/readyz` or
+    `/metrics`; `/admin/...` has its own key."""
+
+    def __init__(self, app: ASGIApp, access: Callable[[], Access], observer: Observer,
+                 reshape: Mapping[str, Reshape] | None = None) -> None:
+        self.app = app
+        self.access = access
+        self.observer = observer
+        self.reshape = dict(reshape or {})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+            await self.app(scope, receive, send)
+            return
+        access = self.access()
+        if access.open:
+            await self.app(scope, receive, send)
+            return
+        caller = access.authenticate(scope["headers"])
+        state = scope.setdefault("state", {})
+        if caller is not None:
+            state["caller"] = caller
+            await self.app(scope, receive, send)
+            return
+        state["refused"] = "invalid_api_key"
+        self.observer.request_refused("invalid_api_key", None, None)
+        error = AuthenticationError(
+            "Missing or unknown gateway key. Send the key this gateway's operator gave you as "
+            "`Authorization: Bearer <key>` or `x-api-key: <key>`.")
+        body = error.to_body()
+        if (reshape := self.reshape.get(scope["path"])) is not None:
+            body = reshape(error.status, body)
+        await JSONResponse(body, error.status, {"www-authenticate": "Bearer"})(scope, receive, send)
+
+
+class AccessLogMiddleware:
+    """`[server] access_log = true`: one line per request on the `gateway.access` logger, after its last byte:
+
+        127.0.0.1:50412 "POST /v1/chat/completions HTTP/1.1" 200 35ms key=team-a route=gpt-4o-mini
+            target=openai-main/gpt-4o-mini tokens=12/34 cost=$0.000022 cache=miss attempts=1 req=5f2c...
+
+    (one line; wrapped here). The gateway key's name, never the key. Read from what the endpoint and the
+    middleware inside left in the request's state."""
+
+    def __init__(self, app: ASGIApp, enabled: Callable[[], bool]) -> None:
+        self.app = app
+        self.enabled = enabled
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.enabled():
+            await self.app(scope, receive, send)
+            return
+        started = time.monotonic()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            _access_log.info("%s", access_line(scope, time.monotonic() - started))
+
+
+def access_line(scope: Scope, seconds: float) -> str:
+    state = scope.get("state") or {}
+    client = scope.get("client")
+    where = f"{client[0]}:{client[1]}" if client else "-"
+    parts = [where, f'"{scope["method"]} {scope["path"]} HTTP/{scope.get("http_version", "1.1")}"',
+             str(state.get("status", 0)), f"{seconds * 1000:.0f}ms"]
+    caller = state.get("caller")
+    if caller is not None:
+        parts.append(f"key={caller.name}")
+    if refused := state.get("refused"):
+        parts.append(f"refused={refused}")
+    exchange = state.get("exchange")
+    if exchange is not None:
+        if exchange.route:
+            parts.append(f"route={exchange.route}")
+        if (answered := exchange.answered_by) is not None:
+            parts.append(f"target={answered.target}")
+        if exchange.usage is not None and (exchange.usage.input_tokens or exchange.usage.output_tokens):
+            parts.append(f"tokens={exchange.usage.input_tokens}/{exchange.usage.output_tokens}")
+        if exchange.cost_usd is not None:
+            parts.append(f"cost=${exchange.cost_usd:.6f}")
+        if exchange.cache:
+            parts.append(f"cache={exchange.cache}")
+        parts.append(f"attempts={len(exchange.attempts)}")
+        if exchange.error:
+            parts.append(f"error={exchange.error}")
+    parts.append(f"req={state.get('request_id', '-')}")
+    return " ".join(parts)

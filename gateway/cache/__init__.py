@@ -151,7 +151,7 @@ class ResponseCache:
             return None
         if ttl is None:
             ttl = route.cache_ttl_s or self.config.ttl_s
-        key = self.identity.key(route.model, call.operation, call.body, exchange.key_name)
+        key = self.identity.key(route.model, call.operation, call.body, exchange.key_name, route.cache_shared)
         read = "no-cache" not in directives
         return Ticket(key, exchange, read, ttl, call.stream, call.stream and replay.wants_usage(call.body))
 

@@ -37,17 +37,21 @@ class Identity:
     ignore: frozenset[str] = frozenset()
     shared: bool = False
 
-    def key(self, route: str, operation: str, body: dict[str, Any], key_name: str | None) -> str:
+    def key(
+        self, route: str, operation: str, body: dict[str, Any], key_name: str | None, shared: bool | None = None
+    ) -> str:
+        """`shared` (a route's `cache_shared`) overrides the identity's own setting when not None."""
         skipped = LEFT_OUT | self.ignore
         canonical = canonical_json({k: v for k, v in body.items() if k not in skipped})
         digest = hashlib.blake2b(operation.encode() + b"\n" + canonical, digest_size=16).hexdigest()
-        return f"{self.route_prefix(route)}{self.namespace(key_name)}:{digest}"
+        namespace = self.namespace(None if (self.shared if shared is None else shared) else key_name)
+        return f"{self.route_prefix(route)}{namespace}:{digest}"
 
     def route_prefix(self, route: str) -> str:
         return f"{self.prefix}v{VERSION}:{quote(route, safe='')}:"
 
     def namespace(self, key_name: str | None) -> str:
-        if self.shared or key_name is None:
+        if key_name is None:
             return "*"  # shared, or no gateway keys configured: every request is the same caller
         return "k." + quote(key_name, safe="")
 

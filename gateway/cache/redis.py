@@ -1,10 +1,9 @@
 """The Redis backend: one cache for several gateway replicas.
 
-Entries go to Redis in `store.encode`'s compact form, with Redis' own expiry (`PX`). Every command is
-bounded by `redis_timeout_s` and never retried: when Redis is slow or down the request is answered from
-upstream as if the cache had missed, a warning is logged once per outage, `errors` counts the failures,
-and Redis is left alone for `redis_retry_s` before the next command tries it again. The first command
-that succeeds after an outage logs that the cache is back.
+Entries go to Redis in `store.encode`'s compact form, with Redis' own expiry (`PX`). Every command follows
+`state.redis.RedisConnection`'s rules (bounded by `redis_timeout_s`, never retried, a warning once per
+outage, Redis left alone for `redis_retry_s` after a failure): when Redis is slow or down the request is
+answered from upstream as if the cache had missed, and `errors` counts the failures.
 
 `lock`/`unlock` are a best-effort claim (`SET NX PX`) so that replicas receiving the same request at
 once make one upstream call; a replica that finds the claim taken waits for the entry (see `flight`).
@@ -12,23 +11,17 @@ once make one upstream call; a replica that finds the claim taken waits for the 
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import math
 import secrets
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
-
 from gateway.cache.store import Entry, decode, encode
 from gateway.events import NoopObserver, Observer
+from gateway.state import StateUnavailableError
+from gateway.state.redis import RedisConnection
 
-log = logging.getLogger("gateway.cache")
 T = TypeVar("T")
 
 # Delete the lock only if it is still ours: it may have expired and been taken by another replica.
@@ -49,20 +42,23 @@ class RedisStore:
         observer: Observer | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.client = aioredis.Redis.from_url(
-            url,
-            socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s,
-            retry=Retry(NoBackoff(), 0),  # a miss now beats a hit later: no retries on the request path
-            health_check_interval=0,
-        )
-        self.url, self.prefix, self.timeout_s, self.retry_s = url, prefix, timeout_s, retry_s
         self.observer = observer or NoopObserver()
+        self.connection = RedisConnection(
+            url, feature="cache", meanwhile="answering from upstream", back="the cache is in use again",
+            timeout_s=timeout_s, retry_s=retry_s, on_error=lambda kind: self.observer.cache_error(self.name, kind),
+        )
+        self.client = self.connection.client
+        self.url, self.prefix, self.timeout_s, self.retry_s = url, prefix, timeout_s, retry_s
         self.clock = clock
-        self.errors = 0
-        self.down = False
-        self._resting_until = 0.0  # time.monotonic(): no command before then, after a failure
         self._tokens: dict[str, str] = {}  # key -> the token of the lock this process holds
+
+    @property
+    def errors(self) -> int:
+        return self.connection.errors
+
+    @property
+    def down(self) -> bool:
+        return self.connection.down
 
     async def get(self, key: str) -> Entry | None:
         data = await self._run("get", lambda: self.client.get(key), None)
@@ -91,14 +87,10 @@ class RedisStore:
                 removed += await self.client.unlink(*batch)
             return removed
 
-        try:
-            async with asyncio.timeout(max(5.0, 20 * self.timeout_s)):  # an admin call: longer than a lookup
-                result = await purge()
-        except (RedisError, OSError, TimeoutError) as exc:
-            self._failed("purge", exc)
+        try:  # an admin call: longer than a lookup
+            return await self.connection.run("purge", purge, timeout_s=max(5.0, 20 * self.timeout_s))
+        except StateUnavailableError:
             return None
-        self._recovered()
-        return result
 
     async def lock(self, key: str, seconds: float) -> bool:
         if seconds <= 0:
@@ -121,39 +113,11 @@ class RedisStore:
         return {"backend": self.name, "errors": self.errors, "up": int(not self.down)}
 
     async def aclose(self) -> None:
-        await self.client.aclose()
-
-    # -- failure handling -----------------------------------------------------------------------------
+        await self.connection.aclose()
 
     async def _run(self, command: str, call: Callable[[], Awaitable[T]], fallback: T) -> T:
-        if self.down and time.monotonic() < self._resting_until:
-            return fallback
+        """Redis slow or down: the fallback (a miss), never a failed request (RedisConnection logs it)."""
         try:
-            async with asyncio.timeout(self.timeout_s):
-                result = await call()
-        except (RedisError, OSError, TimeoutError) as exc:
-            self._failed(command, exc)
+            return await self.connection.run(command, call)
+        except StateUnavailableError:
             return fallback
-        self._recovered()
-        return result
-
-    def _failed(self, command: str, exc: BaseException) -> None:
-        self.errors += 1
-        self._resting_until = time.monotonic() + self.retry_s
-        kind = "timeout" if isinstance(exc, TimeoutError) or "Timeout" in type(exc).__name__ else "unavailable"
-        if not self.down:
-            self.down = True
-            log.warning("cache: Redis at %s failed (%s on %s: %s); answering from upstream until it is back",
-                        _safe(self.url), kind, command, type(exc).__name__)
-        self.observer.cache_error(self.name, kind)
-
-    def _recovered(self) -> None:
-        if self.down:
-            self.down = False
-            log.warning("cache: Redis at %s is back; the cache is in use again", _safe(self.url))
-
-
-def _safe(url: str) -> str:
-    """The URL without a password, for logs."""
-    scheme, sep, rest = url.partition("://")
-    return f"{scheme}{sep}{rest.rpartition('@')[2]}" if sep else url

@@ -53,6 +53,7 @@ class Facts:
     finish_reasons: list[str] = field(default_factory=list)
     input_tokens: int | None = None
     output_tokens: int | None = None
+    cached_input_tokens: int | None = None  # of input_tokens, served from the provider's prompt cache
     content_started: bool = False
     malformed_events: int = 0
     # Streams: what has been said so far (choice 0), so a cut answer can be resumed elsewhere.
@@ -64,6 +65,9 @@ class Facts:
         if isinstance(usage, dict):
             self.input_tokens = _int(usage.get("prompt_tokens"), self.input_tokens)
             self.output_tokens = _int(usage.get("completion_tokens"), self.output_tokens)
+            details = usage.get("prompt_tokens_details")
+            if isinstance(details, dict):
+                self.cached_input_tokens = _int(details.get("cached_tokens"), self.cached_input_tokens)
 
 
 @dataclass(slots=True)

@@ -29,6 +29,10 @@ class Route:
     retry: RetryConfig = RetryConfig()
     cache: bool = True  # false: never cached (per route `cache = false`)
     cache_ttl_s: float | None = None  # overrides [cache] ttl_s for this route's entries
+    cache_shared: bool | None = None  # one cache entry for every gateway key (None: [cache] shared decides)
+    rpm: int | None = None  # limits on the route, every caller together (gateway/access/limits.py)
+    tpm: int | None = None
+    max_concurrent: int | None = None
 
     @classmethod
     def from_config(cls, config: RouteConfig, prefill: dict[str, bool], defaults: RetryConfig) -> Route:
@@ -45,6 +49,10 @@ class Route:
             config.retry(defaults),
             config.cache,
             config.cache_ttl_s,
+            config.cache_shared,
+            config.rpm,
+            config.tpm,
+            config.max_concurrent,
         )
 
 

@@ -98,7 +98,7 @@ class ServerSpanMiddleware:
              scope["path"], scope.get("scheme", "http"), server[0], server[1], client[0] if client else None,
              scope.get("http_version"), None if agent is None else agent.decode("latin-1"),
              facts.get("status") or (500 if failure else 0), None if failure is None else type(failure).__qualname__,
-             str(failure)[:1000] if isinstance(failure, Exception) else None),
+             str(failure)[:1000] if isinstance(failure, Exception) else None, facts.get("refused")),
             None if exchange is None else exchange_record(
                 exchange, state.finished, state.link, state.sampled, self.spans.capture_output),
             answer,

@@ -1,7 +1,7 @@
 """`exporter = "console"`: one compact, human-readable line per request, for local use.
 
     12:03:04.512 POST /v1/chat/completions gpt-4o-mini -> demo-mock/mock-gpt-4o-mini 200 412ms
-        ttft=21ms tokens=12/34 cache=miss attempts=1 stream req=7f3a...
+        ttft=21ms tokens=12/34 cost=$0.000022 key=team-a cache=miss attempts=1 stream req=7f3a...
 
     (tokens are input/output; the route, then the target that answered; failovers and errors follow)
 
@@ -61,6 +61,12 @@ def format_line(span: ReadableSpan) -> str:
         parts.append(f"tokens={a.get(sc.INPUT_TOKENS, '?')}/{a[sc.OUTPUT_TOKENS]}")
     elif sc.INPUT_TOKENS in a:  # embeddings: input only
         parts.append(f"tokens={a[sc.INPUT_TOKENS]}")
+    if sc.COST in a:
+        parts.append(f"cost=${a[sc.COST]:.6f}")
+    if sc.KEY_NAME in a:
+        parts.append(f"key={a[sc.KEY_NAME]}")
+    if sc.REFUSED in a:
+        parts.append(f"refused={a[sc.REFUSED]}")
     if sc.CACHE_RESULT in a:
         parts.append(f"cache={a[sc.CACHE_RESULT]}")
     if sc.ATTEMPTS in a:

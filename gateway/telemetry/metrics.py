@@ -20,7 +20,15 @@ from opentelemetry.metrics import CallbackOptions, Meter, Observation
 from opentelemetry.util.types import AttributeValue
 
 from gateway.telemetry import semconv as sc
-from gateway.telemetry.records import AttemptRecord, Cooldown, ExchangeRecord, InFlight, RequestRecord
+from gateway.telemetry.records import (
+    AttemptRecord,
+    Cooldown,
+    ExchangeRecord,
+    InFlight,
+    LimitsError,
+    Refusal,
+    RequestRecord,
+)
 
 Attributes = dict[str, AttributeValue]
 AttributeSet = Mapping[str, AttributeValue]  # a remembered set: shared, never mutated
@@ -84,15 +92,21 @@ class AttemptSets:
             found = remember(self._outcome, key, made)
         return found
 
-    def tokens(self, kind: str, key_name: str | None) -> AttributeSet:
+    def tokens(self, kind: str | None, key_name: str | None) -> AttributeSet:
+        """By route, provider and key; and token type (`kind`), or none for the cost."""
         key = (kind, key_name)
         found = self._tokens.get(key)
         if found is None:
-            made: Attributes = {sc.ROUTE: self._route, sc.PROVIDER: self._provider, sc.TOKEN_TYPE: kind}
+            made: Attributes = {sc.ROUTE: self._route, sc.PROVIDER: self._provider}
+            if kind is not None:
+                made[sc.TOKEN_TYPE] = kind
             if key_name:
                 made[sc.KEY_NAME] = key_name
             found = remember(self._tokens, key, made)
         return found
+
+    def cost(self, key_name: str | None) -> AttributeSet:
+        return self.tokens(None, key_name)
 
 
 class RequestSets:
@@ -165,6 +179,8 @@ class MetricRecorder:
         if exchange.stream and attempt.first_chunk_at is not None:
             ins.client_ttfc.record(attempt.first_chunk_at - attempt.started, sets.metric(response_model))
         self.tokens(exchange, attempt, sets)
+        if attempt.cost_usd:
+            ins.cost.add(attempt.cost_usd, sets.cost(exchange.key_name))
         duration = ins.inference_duration if exchange.operation in sc.INFERENCE_OPERATIONS else ins.client_duration
         duration.record(ended - attempt.started, sets.metric(response_model, sc.ERROR_TYPE, error))
         ins.attempts.add(1, sets.outcome(attempt.outcome, error))
@@ -204,6 +220,17 @@ class MetricRecorder:
     def cooldown(self, event: Cooldown) -> None:
         self.cooling[(event.route, event.target)] = event.at + event.seconds
         self.instruments.cooldowns.add(1, {sc.ROUTE: event.route, sc.TARGET: event.target})
+
+    def refusal(self, event: Refusal) -> None:
+        attributes: Attributes = {sc.REFUSED: event.reason}
+        if event.key_name:
+            attributes[sc.KEY_NAME] = event.key_name
+        if event.route:
+            attributes[sc.ROUTE] = event.route
+        self.instruments.refusals.add(1, attributes)
+
+    def limits_error(self, event: LimitsError) -> None:
+        self.instruments.limits_errors.add(1, {"gateway.limits.backend": event.backend, sc.ERROR_TYPE: event.error})
 
     def set_in_flight(self, event: InFlight) -> None:
         self.in_flight = event.counts

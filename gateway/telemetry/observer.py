@@ -21,7 +21,7 @@ from contextvars import ContextVar
 from gateway.events import Attempt, Exchange, Observer
 from gateway.telemetry.context import RequestState, TraceContext
 from gateway.telemetry.link import TelemetryLink
-from gateway.telemetry.records import Cooldown, InFlight, exchange_record
+from gateway.telemetry.records import Cooldown, InFlight, LimitsError, Refusal, exchange_record
 
 log = logging.getLogger("gateway.telemetry")
 
@@ -106,6 +106,20 @@ class TelemetryObserver(Observer):
                 self.link.submit(Cooldown(route, target, seconds, time.monotonic()))
         except Exception:
             self._failures.failed("target_cooldown")
+
+    def request_refused(self, reason: str, key_name: str | None, route: str | None) -> None:
+        try:
+            if self.metrics:
+                self.link.submit(Refusal(reason, key_name, route))
+        except Exception:
+            self._failures.failed("request_refused")
+
+    def limits_error(self, backend: str, error: str) -> None:
+        try:
+            if self.metrics:
+                self.link.submit(LimitsError(backend, error))
+        except Exception:
+            self._failures.failed("limits_error")
 
     # -- helpers ----------------------------------------------------------------------------------------
 

@@ -44,7 +44,7 @@ from gateway.telemetry.exporters import (
     span_exporter,
 )
 from gateway.telemetry.metrics import MetricRecorder
-from gateway.telemetry.records import Call, Cooldown, InFlight, RequestRecord, Start
+from gateway.telemetry.records import Call, Cooldown, InFlight, LimitsError, Refusal, RequestRecord, Start
 from gateway.telemetry.spans import SpanMaker
 
 log = logging.getLogger("gateway.telemetry")
@@ -141,6 +141,10 @@ class Pipeline:
             self.metrics.set_in_flight(item)
         elif isinstance(item, Cooldown):
             self.metrics.cooldown(item)
+        elif isinstance(item, Refusal):
+            self.metrics.refusal(item)
+        elif isinstance(item, LimitsError):
+            self.metrics.limits_error(item)
 
     # -- calls --------------------------------------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 
     serving process (uvicorn)                              telemetry process (gateway.telemetry.process)
     ServerSpanMiddleware, TelemetryObserver                Pipeline: spans.py + metrics.py on the SDK,
-      --RequestRecord, Cooldown, InFlight-->  link.py  ==>   BatchSpanProcessor + OTLP / console exporters,
+      --RequestRecord, Cooldown, Refusal...-->  link.py  ==>   BatchSpanProcessor + OTLP / console exporters,
       --Call (flush, scrape, stats, stop)-->               MeterProvider + OTLP / Prometheus readers
       <--Reply, LogLine-----------------------------------
 
@@ -54,6 +54,7 @@ class HttpRecord(NamedTuple):
     status: int  # 0 when no response started
     failure: str | None  # the exception's class when the app raised
     failure_message: str | None
+    refused: str | None  # why the gateway refused the request itself (Observer.request_refused)
 
 
 class AttemptRecord(NamedTuple):
@@ -79,6 +80,7 @@ class AttemptRecord(NamedTuple):
     finish_reasons: tuple[str, ...]
     input_tokens: int | None
     output_tokens: int | None
+    cost_usd: float | None
 
     @property
     def target(self) -> str:
@@ -101,6 +103,7 @@ class ExchangeRecord(NamedTuple):
     attempts: tuple[AttemptRecord, ...]
     link: tuple[int, int] | None  # coalesced: (trace id, span id) of the call it waited for
     content: Mapping[str, Any] | None  # capture_content: the request's messages, tools, prompt
+    cost_usd: float | None  # what the upstream calls cost (tokens x price; None: no priced target answered)
 
 
 class RequestRecord(NamedTuple):
@@ -128,6 +131,19 @@ class Cooldown(NamedTuple):
     target: str
     seconds: float
     at: float
+
+
+class Refusal(NamedTuple):
+    """A request the gateway refused itself (no key, a model not allowed, a limit, a budget)."""
+
+    reason: str
+    key_name: str | None
+    route: str | None
+
+
+class LimitsError(NamedTuple):
+    backend: str
+    error: str
 
 
 class InFlight(NamedTuple):
@@ -200,7 +216,7 @@ def attempt_record(attempt: Attempt) -> tuple[Any, ...]:
         attempt.provider, attempt.provider_type, attempt.model, attempt.server_address, attempt.server_port,
         attempt.started, attempt.first_chunk_at, attempt.backoff_s, attempt.ended, attempt.outcome,
         attempt.status, attempt.error, facts.response_id, facts.response_model, tuple(facts.finish_reasons),
-        facts.input_tokens, facts.output_tokens,
+        facts.input_tokens, facts.output_tokens, attempt.cost_usd,
     )
 
 
@@ -213,5 +229,5 @@ def exchange_record(
         exchange.request_id, exchange.operation, exchange.route, exchange.stream, exchange.key_name,
         exchange.cache, exchange.status, exchange.error, finished, parameters_of(body) if traced else {},
         tuple([attempt_record(a) for a in exchange.attempts]), link,
-        content_of(body) if traced and content else None,
+        content_of(body) if traced and content else None, exchange.cost_usd,
     )

@@ -108,6 +108,8 @@ CACHE_RESULT: Final = "gateway.cache.result"  # hit | miss | bypass, as the x-ga
 COALESCED: Final = "gateway.cache.coalesced"  # waited for an identical request's upstream call
 KEY_NAME: Final = "gateway.key.name"  # the gateway key's configured name, never the key
 REQUEST_ID: Final = "gateway.request_id"  # x-request-id
+COST: Final = "gateway.cost.usd"  # what a request (SERVER) or an attempt (CLIENT) cost: tokens x the target's price
+REFUSED: Final = "gateway.refused.reason"  # why the gateway refused a request itself (events.Observer.request_refused)
 FIRST_CHUNK_EVENT: Final = "gen_ai.first_chunk"  # our span event name: none is standard
 FAILOVER_EVENT: Final = "gateway.failover"
 COOLDOWN_EVENT: Final = "gateway.target.cooldown"
@@ -153,6 +155,9 @@ ACTIVE: Final = "gateway.upstream.active_requests"
 COOLDOWNS: Final = "gateway.target.cooldowns"
 COOLING_DOWN: Final = "gateway.target.cooling_down"
 TOKENS: Final = "gateway.tokens"
+COST_METRIC: Final = "gateway.cost.usd"
+REFUSALS: Final = "gateway.requests.refused"
+LIMITS_ERRORS: Final = "gateway.limits.errors"
 
 OPT_IN_ENV: Final = "OTEL_SEMCONV_STABILITY_OPT_IN"
 
@@ -218,6 +223,9 @@ class Instruments:
     cache_lookups: Tally
     cooldowns: Tally
     tokens: Tally
+    cost: Tally
+    refusals: Tally
+    limits_errors: Tally
 
     @classmethod
     def create(cls, meter: Meter, latest: bool) -> Instruments:
@@ -271,4 +279,7 @@ class Instruments:
             cache_lookups=counter(CACHE_LOOKUPS, "{lookup}", "Response-cache lookups, by result."),
             cooldowns=counter(COOLDOWNS, "{cooldown}", "Times a target was cooled down."),
             tokens=counter(TOKENS, "{token}", "Tokens used, by route, provider, key and type."),
+            cost=counter(COST_METRIC, "{USD}", "What upstream calls cost (tokens x price), by route, provider, key."),
+            refusals=counter(REFUSALS, "{request}", "Requests the gateway refused itself, by reason and key."),
+            limits_errors=counter(LIMITS_ERRORS, "{error}", "Failed calls to the limits' store (Redis)."),
         )

@@ -124,6 +124,8 @@ class SpanMaker:
             a[sc.RESPONSE_ID] = attempt.response_id
         if attempt.response_model:
             a[sc.RESPONSE_MODEL] = attempt.response_model
+        if attempt.cost_usd is not None:
+            a[sc.COST] = attempt.cost_usd
         error = (attempt.error or "_OTHER") if attempt.outcome != "ok" else None
         reasons = list(attempt.finish_reasons)
         if not reasons and error is not None and exchange.stream and attempt.first_chunk_at is not None:
@@ -179,6 +181,8 @@ class SpanMaker:
             a[sc.HTTP_ROUTE] = http.route
         if http.status:
             a[sc.HTTP_STATUS] = http.status
+        if http.refused:
+            a[sc.REFUSED] = http.refused
         exchange = record.exchange
         events: list[Event] = []
         links: list[Link] = []
@@ -227,6 +231,8 @@ class SpanMaker:
             a[sc.KEY_NAME] = exchange.key_name
         if exchange.cache:
             a[sc.CACHE_RESULT] = exchange.cache
+        if exchange.cost_usd is not None:
+            a[sc.COST] = exchange.cost_usd
         if exchange.attempts:
             last = exchange.attempts[-1]
             a[sc.PROVIDER_NAME] = self.provider_name(last.provider, last.provider_type)

@@ -11,6 +11,7 @@ import httpx
 import openai
 import pytest
 
+from gateway.access.gate import Accounting
 from gateway.app import create_app
 from gateway.config import ConfigError, parse_config
 from gateway.events import Observer
@@ -178,7 +179,8 @@ def test_telemetry_off_means_no_wrappers_at_all(upstream: RunningServer) -> None
     assert app.state.telemetry is None
     state = app.state
     current = state.reloader.gateway if hasattr(state, "reloader") else state.gateway
-    assert type(current.observer) is Observer  # the base class: every hook a no-op
+    # Accounting (cost, gateway/access/gate.py) in front of the base class, whose every hook is a no-op
+    assert isinstance(current.observer, Accounting) and type(current.observer.then) is Observer
     assert not any(m.cls is ServerSpanMiddleware for m in app.user_middleware)
     with run_server(app) as gateway:
         assert chat(gateway).status_code == 200

@@ -155,10 +155,11 @@ def test_a_request_record_survives_the_trip() -> None:
                       first_chunk_at=1.2, facts=Facts("chatcmpl-1", "gpt-4o-2024", ["stop"], 9, 12))
     attempt.handle = 0xABC
     attempt.finish("ok", status=200)
+    attempt.cost_usd = exchange.cost_usd = 0.00025
     exchange.attempts.append(attempt)
     wire = (1.0, 2.0, (1, 2, 3, True, True, "v=1"),
             ("POST", "/v1/chat/completions", "/v1/chat/completions", "http", "127.0.0.1", 8080, "127.0.0.1", "1.1",
-             "sdk", 200, None, None),
+             "sdk", 200, None, None, None),
             exchange_record(exchange, 1.9, (5, 6), True, True), None)
     record = RequestRecord.unpack(wire)
     assert record.trace is not None and record.trace.parent_span_id == 3 and record.trace.trace_state == "v=1"
@@ -171,6 +172,7 @@ def test_a_request_record_survives_the_trip() -> None:
     assert (a.span_id, a.target, a.response_model, a.finish_reasons, a.output_tokens) == (
         0xABC, "openai-main/gpt-4o", "gpt-4o-2024", ("stop",), 12)
     assert a.first_chunk_at == 1.2 and a.outcome == "ok" and a.status == 200
+    assert a.cost_usd == ex.cost_usd == 0.00025 and record.http.refused is None
 
 
 def test_no_telemetry_process_when_telemetry_is_off() -> None:

@@ -1,0 +1,291 @@
+"""Limits and budgets: the decision before a call, and its settlement after.
+
+Per request, every limit that applies is asked at once (`LimitStore.admit`, one step, all or nothing):
+the key's `rpm`, `tpm`, `max_concurrent` and budget, and the route's `rpm`, `tpm`, `max_concurrent`
+(shared by every caller of the route). `tpm` counts an estimate before the call (the prompt's characters
+/ 4, plus `max_tokens` or `max_completion_tokens` times `n`) and is corrected from the usage the upstream
+reports once the call ended. A budget lets a call in while the key's spend in the period is below it
+(spend is added after each call, so calls running at that moment may take it a little past the budget).
+
+    admission = await limiter.admit(caller, route, "chat", body)   # raises RateLimitedError & co.
+    ...the call... exchange's usage and cost known...
+    await limiter.settle(admission, usage)                           # tokens corrected, slot freed, spend
+
+Budget periods are calendar periods in UTC: `day`, `month`, or `total` (never resets).
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+from urllib.parse import quote
+
+from gateway.access.keys import Caller
+from gateway.errors import BudgetExceededError, LimitsUnavailableError, RateLimitedError
+from gateway.routing.table import Route
+from gateway.state import LimitStore, Rate, RateState, Slot, StateUnavailableError, Usage, Verdict
+
+MINUTE = 60.0
+KEEP_S = {"day": 40 * 86400.0, "month": 400 * 86400.0, "total": 0.0}  # how long Redis keeps a period's spend
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """One budget period: its id (part of the ledger's name), start and end (None for `total`)."""
+
+    id: str
+    start: datetime | None
+    end: datetime | None
+
+
+def period(kind: str, now: float) -> Period:
+    """
+    >>> period("month", 1796428800.0).id, period("day", 1796428800.0).end.isoformat()
+    ('month:2026-12', '2026-12-05T00:00:00+00:00')
+    """
+    moment = datetime.fromtimestamp(now, UTC)
+    if kind == "day":
+        start = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+        return Period(f"day:{start:%Y-%m-%d}", start, start + timedelta(days=1))
+    if kind == "month":
+        start = moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        end = start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
+        return Period(f"month:{start:%Y-%m}", start, end)
+    return Period("total", None, None)
+
+
+@dataclass(slots=True)
+class Admission:
+    """A request let in: what it took, to give back or correct when it ends."""
+
+    caller: Caller | None
+    route: str
+    lease: str
+    rates: tuple[Rate, ...] = ()
+    slots: tuple[Slot, ...] = ()
+    states: tuple[RateState, ...] = ()
+    ledger: str | None = None
+    keep_s: float = 0.0
+    settled: bool = False
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class Limiter:
+    def __init__(
+        self,
+        store: LimitStore,
+        *,
+        prefix: str = "",
+        on_backend_error: Literal["open", "closed"] = "open",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.prefix = prefix
+        self.on_backend_error = on_backend_error
+        self.clock = clock  # wall clock: budget periods
+
+    def applies(self, caller: Caller | None, route: Route) -> bool:
+        """Whether anything limits this request (if not, the store is never asked)."""
+        if route.rpm is not None or route.tpm is not None or route.max_concurrent is not None:
+            return True
+        return caller is not None and (caller.limited or caller.budget_usd is not None)
+
+    def ledger(self, name: str, kind: str, now: float | None = None) -> tuple[str, Period]:
+        found = period(kind, self.clock() if now is None else now)
+        return f"{self.prefix}spend:{found.id}:{quote(name, safe='')}", found
+
+    async def admit(self, caller: Caller | None, route: Route, operation: str, body: Mapping[str, Any]) -> Admission:
+        """Let the request in, or raise RateLimitedError / BudgetExceededError / LimitsUnavailableError."""
+        rates, slots = self._limits(caller, route, operation, body)
+        lease = secrets.token_hex(8)
+        budget: tuple[str, float] | None = None
+        ledger, found, keep = None, None, 0.0
+        if caller is not None:
+            ledger, found = self.ledger(caller.name, caller.budget_period)
+            keep = KEEP_S[caller.budget_period]
+            if caller.budget_usd is not None:
+                budget = (ledger, caller.budget_usd)
+        if not rates and not slots and budget is None:
+            return Admission(caller, route.model, lease, ledger=ledger, keep_s=keep)  # spend recorded, nothing asked
+        try:
+            verdict = await self.store.admit(rates, slots, lease, budget)
+        except StateUnavailableError:
+            if self.on_backend_error == "closed":
+                raise LimitsUnavailableError(
+                    "Limits cannot be checked right now (their store is unavailable), and this gateway refuses "
+                    "calls meanwhile ([limits] on_backend_error = \"closed\"). Try again shortly."
+                ) from None
+            return Admission(caller, route.model, lease, ledger=ledger, keep_s=keep)  # open: let in, unlimited
+        if verdict.refused is not None:
+            raise self._refusal(verdict, caller, route, rates, slots, found)
+        admission = Admission(caller, route.model, lease, rates, slots, verdict.rates, ledger, keep)
+        admission.headers = rate_headers(rates, verdict.rates)
+        return admission
+
+    async def settle(self, admission: Admission, usage: Usage) -> None:
+        """The call ended: correct the token estimate, free the slots, add the spend. Once per admission."""
+        if admission.settled:
+            return
+        admission.settled = True
+        tokens = usage.input_tokens + usage.output_tokens
+        corrections = tuple(Rate(r.key, r.limit, r.period_s, tokens - r.cost)
+                            for r in admission.rates if r.key.endswith(":tpm") and tokens != r.cost)
+        spend = None if admission.ledger is None else (admission.ledger, usage, admission.keep_s)
+        try:
+            await self.store.settle(corrections, admission.slots, admission.lease, spend)
+        except StateUnavailableError:
+            pass  # counted and logged by the store's connection; those slots expire after lease_s
+
+    async def usage(self, callers: list[tuple[str, str]]) -> list[tuple[Usage, Period]]:
+        """Each (key name, budget period)'s figures in its current period."""
+        now = self.clock()
+        ledgers = [self.ledger(name, kind, now) for name, kind in callers]
+        figures = await self.store.usage([ledger for ledger, _ in ledgers])
+        return [(usage, found) for usage, (_, found) in zip(figures, ledgers, strict=True)]
+
+    # -- helpers ----------------------------------------------------------------------------------------
+
+    def _limits(self, caller: Caller | None, route: Route, operation: str,
+                body: Mapping[str, Any]) -> tuple[tuple[Rate, ...], tuple[Slot, ...]]:
+        rates: list[Rate] = []
+        slots: list[Slot] = []
+        tokens: int | None = None
+        owners: list[tuple[str, Caller | Route]] = [(f"r:{quote(route.model, safe='')}", route)]
+        if caller is not None:
+            owners.insert(0, (f"k:{quote(caller.name, safe='')}", caller))
+        for scope, owner in owners:
+            name = self.prefix + scope
+            if owner.rpm is not None:
+                rates.append(Rate(f"{name}:rpm", owner.rpm, MINUTE, 1))
+            if owner.tpm is not None:
+                tokens = estimate_tokens(operation, body) if tokens is None else tokens
+                rates.append(Rate(f"{name}:tpm", owner.tpm, MINUTE, tokens))
+            if owner.max_concurrent is not None:
+                slots.append(Slot(f"{name}:conc", owner.max_concurrent))
+        return tuple(rates), tuple(slots)
+
+    def _refusal(self, verdict: Verdict, caller: Caller | None, route: Route, rates: tuple[Rate, ...],
+                 slots: tuple[Slot, ...], found: Period | None) -> RateLimitedError:
+        if verdict.refused == "budget":
+            assert caller is not None and caller.budget_usd is not None and found is not None
+            return _over_budget(caller, verdict.spent_usd or 0.0, found, self.clock())
+        refused = verdict.refused or ""
+        who = f"key {caller.name}" if caller is not None and refused.startswith(f"{self.prefix}k:") \
+            else f"model {route.model} (all callers together)"
+        slot = next((s for s in slots if s.key == refused), None)
+        if slot is not None:
+            message = (f"Too many calls in flight for {who}: at most {slot.limit} at a time (max_concurrent). "
+                       "Try again when one has finished.")
+            error = RateLimitedError(message, type="requests", reason="max_concurrent", retry_after=1.0)
+        else:
+            rate = next(r for r in rates if r.key == refused)
+            kind = "tpm" if refused.endswith(":tpm") else "rpm"
+            unit = "tokens" if kind == "tpm" else "requests"
+            wait = verdict.retry_after_s
+            if wait is None and kind == "tpm":
+                message = (f"Request too large for {who}: about {int(rate.cost)} tokens (prompt and max_tokens) "
+                           f"against a limit of {rate.limit} tokens per minute (tpm). Send a shorter prompt or a "
+                           "lower max_tokens.")
+            else:
+                message = (f"Rate limit reached for {who}: {rate.limit} {unit} per minute ({kind}). "
+                           f"Try again in {duration(wait or 0.0)}.")
+            error = RateLimitedError(message, type=unit, reason=kind, retry_after=wait)
+        error.headers.update(rate_headers(rates, verdict.rates))
+        return error
+
+
+def _over_budget(caller: Caller, spent: float, found: Period, now: float) -> BudgetExceededError:
+    budget = caller.budget_usd or 0.0
+    message = (f"Key {caller.name} has spent ${spent:.4f} of its ${budget:.2f} budget for this "
+               f"{caller.budget_period if caller.budget_period != 'total' else 'key (budget_period = total)'}")
+    wait = None
+    if found.end is not None:
+        wait = max(0.0, found.end.timestamp() - now)
+        message += f"; the budget resets at {found.end:%Y-%m-%dT%H:%M:%SZ} (in {duration(wait)})."
+    else:
+        message += "; it does not reset: raise budget_usd in the config to allow more."
+    error = BudgetExceededError(message, retry_after=wait)
+    error.headers.update({"x-gateway-budget-usd": f"{budget:g}", "x-gateway-spend-usd": f"{spent:.6f}"})
+    if found.end is not None:
+        error.headers["x-gateway-budget-reset"] = f"{found.end:%Y-%m-%dT%H:%M:%SZ}"
+    return error
+
+
+def rate_headers(rates: tuple[Rate, ...], states: tuple[RateState, ...]) -> dict[str, str]:
+    """OpenAI's x-ratelimit-{limit,remaining,reset}-{requests,tokens}, of the tightest limit of each kind."""
+    headers: dict[str, str] = {}
+    for suffix, unit in (("rpm", "requests"), ("tpm", "tokens")):
+        pairs = [(r, s) for r, s in zip(rates, states, strict=False) if r.key.endswith(suffix)]
+        if pairs:
+            rate, state = min(pairs, key=lambda pair: pair[1].remaining / pair[0].limit)
+            headers[f"x-ratelimit-limit-{unit}"] = str(rate.limit)
+            headers[f"x-ratelimit-remaining-{unit}"] = str(state.remaining)
+            headers[f"x-ratelimit-reset-{unit}"] = duration(state.reset_s)
+    return headers
+
+
+def duration(seconds: float) -> str:
+    """As OpenAI writes them: 20ms, 8.64s, 6m0s.
+
+    >>> duration(0.02), duration(8.6412), duration(360.4)
+    ('20ms', '8.64s', '6m0s')
+    """
+    if seconds < 1:
+        return f"{max(0, round(seconds * 1000))}ms"
+    if seconds < 60:
+        return f"{float(f'{seconds:.3g}'):g}s"
+    minutes, rest = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{rest}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes}m{rest}s"
+
+
+def estimate_tokens(operation: str, body: Mapping[str, Any]) -> int:
+    """Tokens a request may use, before it is sent: its text's characters / 4 (about right for English and
+    code in the usual tokenizers), 4 per message, plus the output it may ask for.
+
+    >>> estimate_tokens("chat", {"messages": [{"role": "user", "content": "x" * 400}], "max_tokens": 50})
+    154
+    """
+    chars, overhead = 0, 0
+    if operation == "chat":
+        messages = body.get("messages")
+        for message in messages if isinstance(messages, list) else ():
+            overhead += 4
+            if isinstance(message, dict):
+                chars += _chars(message.get("content"))
+                for call in message.get("tool_calls") or ():
+                    chars += _chars((call.get("function") or {}).get("arguments") if isinstance(call, dict) else None)
+        chars += len(str(body["tools"])) if body.get("tools") else 0
+    else:
+        chars = _chars(body.get("prompt" if operation == "text_completion" else "input"))
+    output = body.get("max_completion_tokens") or body.get("max_tokens")
+    if not isinstance(output, int) or isinstance(output, bool):
+        output = 16 if operation == "text_completion" else 0  # the legacy API's own default
+    n = body.get("n")
+    count = n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else 1
+    return math.ceil(chars / 4) + overhead + output * count
+
+
+def _chars(value: Any) -> int:
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, list):
+        total = 0
+        for part in value:
+            if isinstance(part, str):
+                total += len(part)
+            elif isinstance(part, int):
+                total += 4  # a token id
+            elif isinstance(part, list):
+                total += 4 * len(part)
+            elif isinstance(part, dict) and isinstance(part.get("text"), str):
+                total += len(part["text"])
+        return total
+    return 0

@@ -1,0 +1,190 @@
+"""Limits and spend in this process; spend also in a small SQLite file.
+
+Rates and slots are plain dicts, decided synchronously (no await: nothing can interleave). Spend is added in
+memory at once and written to `spend_file` every `flush_s` by a thread, never on the request path: the
+rows hold running totals per (key, period), written as increments (`requests = requests + ?`), so several
+processes (`gateway serve --workers N`) can share one file. After each write the totals are read back, so
+each process also sees the others' spend within `flush_s`. At shutdown the last increments are written.
+A process that is killed loses at most `flush_s` of spend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from gateway.state import Rate, RateState, Slot, Usage, Verdict, corrected, gcra
+
+log = logging.getLogger("gateway.limits")
+
+
+class MemoryLimits:
+    name = "memory"
+
+    def __init__(self, spend: SpendFile | None = None, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.tats: dict[str, float] = {}
+        self.slots: dict[str, set[str]] = {}
+        self.spend = spend or SpendFile(None)
+
+    async def admit(self, rates: Sequence[Rate], slots: Sequence[Slot], lease: str,
+                    budget: tuple[str, float] | None) -> Verdict:
+        return self.decide(rates, slots, lease, budget)
+
+    def decide(self, rates: Sequence[Rate], slots: Sequence[Slot], lease: str,
+               budget: tuple[str, float] | None) -> Verdict:
+        spent = None
+        if budget is not None:
+            spent = self.spend.get(budget[0]).cost_usd
+            if spent >= budget[1]:
+                return Verdict("budget", (), spent_usd=spent)
+        now, tats = self.clock(), self.tats
+        refused: str | None = None
+        wait: float | None = 0.0
+        states: list[RateState] = []
+        taken: list[tuple[str, float]] = []
+        for rate in rates:
+            ok, tat, state = gcra(tats.get(rate.key, 0.0), now, rate)
+            states.append(state)
+            if ok:
+                taken.append((rate.key, tat))
+            else:
+                refused = refused or rate.key
+                wait = None if wait is None or state.retry_after_s is None else max(wait, state.retry_after_s)
+        if refused is None:
+            refused = next((s.key for s in slots if len(self.slots.get(s.key, ())) >= s.limit), None)
+            wait = 1.0
+        if refused is not None:
+            return Verdict(refused, tuple(states), wait, spent)
+        tats.update(taken)
+        for slot in slots:
+            self.slots.setdefault(slot.key, set()).add(lease)
+        return Verdict(None, tuple(states), None, spent)
+
+    async def settle(self, corrections: Sequence[Rate], slots: Sequence[Slot], lease: str,
+                     spend: tuple[str, Usage, float] | None) -> None:
+        now = self.clock()
+        for rate in corrections:
+            self.tats[rate.key] = corrected(self.tats.get(rate.key, 0.0), now, rate)
+        for slot in slots:
+            self.slots.get(slot.key, set()).discard(lease)
+        if spend is not None:
+            self.spend.add(spend[0], spend[1])
+
+    async def usage(self, ledgers: Sequence[str]) -> list[Usage]:
+        return [self.spend.get(ledger) for ledger in ledgers]
+
+    async def start(self) -> None:
+        await self.spend.start()
+
+    async def aclose(self) -> None:
+        await self.spend.aclose()
+
+
+class SpendFile:
+    """Spend per ledger ("name|period"): what the file said at the last sync, plus this process's increments
+    since (`pending`, and `writing` while a thread writes them). `path` None: memory only."""
+
+    def __init__(self, path: str | None, flush_s: float = 1.0) -> None:
+        self.path = path
+        self.flush_s = flush_s
+        self.synced: dict[str, Usage] = {}
+        self.pending: dict[str, Usage] = {}
+        self.writing: dict[str, Usage] = {}
+        self._lock = threading.Lock()  # one writer at a time: the flusher, or the final write at shutdown
+        self._task: asyncio.Task[None] | None = None
+        self._failed = False
+
+    def get(self, ledger: str) -> Usage:
+        total = self.synced.get(ledger, _ZERO)
+        if ledger in self.writing:
+            total = total + self.writing[ledger]
+        if ledger in self.pending:
+            total = total + self.pending[ledger]
+        return total
+
+    def add(self, ledger: str, usage: Usage) -> None:
+        self.pending[ledger] = self.pending.get(ledger, _ZERO) + usage
+
+    async def start(self) -> None:
+        """Read the file's totals (it is made at the first spend: an open gateway writes no file)."""
+        if self.path and self._task is None:
+            if Path(self.path).exists():
+                try:
+                    self.synced = self._sync({})
+                except (sqlite3.Error, OSError) as exc:
+                    self._report(exc)
+            self._task = asyncio.get_running_loop().create_task(self._flush_forever())
+
+    async def flush(self) -> None:
+        """Write what is pending (in a thread) and read every total back."""
+        if not self.path or self.writing:  # no file, or a write still under way
+            return
+        if not self.pending and not Path(self.path).exists():
+            return
+        self.writing, self.pending = {**self.pending}, {}
+        try:
+            self.synced = await asyncio.to_thread(self._sync, self.writing)
+        except (sqlite3.Error, OSError) as exc:
+            for ledger, usage in self.writing.items():  # kept, and tried again at the next flush
+                self.add(ledger, usage)
+            self._report(exc)
+        finally:
+            self.writing = {}
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self.path and self.pending:
+            await self.flush()
+
+    async def _flush_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_s)
+            await self.flush()
+
+    def _sync(self, increments: dict[str, Usage]) -> dict[str, Usage]:
+        assert self.path is not None
+        with self._lock:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, timeout=5)
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("CREATE TABLE IF NOT EXISTS spend (ledger TEXT PRIMARY KEY, requests INTEGER NOT NULL, "
+                           "input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, cost_usd REAL NOT NULL, "
+                           "updated REAL NOT NULL)")
+                with db:
+                    db.executemany(
+                        "INSERT INTO spend VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(ledger) DO UPDATE SET "
+                        "requests = requests + excluded.requests, input_tokens = input_tokens + excluded.input_tokens,"
+                        " output_tokens = output_tokens + excluded.output_tokens,"
+                        " cost_usd = cost_usd + excluded.cost_usd, updated = excluded.updated",
+                        [(k, u.requests, u.input_tokens, u.output_tokens, u.cost_usd, time.time())
+                         for k, u in increments.items()],
+                    )
+                rows = db.execute("SELECT ledger, requests, input_tokens, output_tokens, cost_usd FROM spend")
+                totals = {row[0]: Usage(*row[1:]) for row in rows}
+            finally:
+                db.close()
+        if self._failed:
+            self._failed = False
+            log.warning("limits: the spend file %s is writable again", self.path)
+        return totals
+
+    def _report(self, exc: BaseException) -> None:
+        if not self._failed:
+            self._failed = True
+            log.warning("limits: cannot write the spend file %s (%s: %s); spend is kept in memory and written "
+                        "when the file can be written again", self.path, type(exc).__name__, exc)
+
+
+_ZERO = Usage()
