@@ -71,7 +71,7 @@ def create_app(upstream: str, stream_upstream: str | None = None) -> Starlette:
         relayed = {name: value for name in RESPONSE_HEADERS if (value := response.headers.get(name)) is not None}
         if stream:
             sse_headers = {k: v for k, v in relayed.items() if k != "content-type"}  # the response sets it
-            return EventStreamResponse(_relay(response), sse_headers, response.status_code)  # type: ignore[return-value]
+            return EventStreamResponse(_relay(response), sse_headers, status_code=response.status_code)  # type: ignore[return-value]
         try:
             content = await response.aread()
         finally:

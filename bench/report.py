@@ -10,10 +10,20 @@ from pathlib import Path
 from wrk import WrkResult
 
 MODES = ("non-stream", "stream")
-TARGET_ORDER = ("upstream", "passthrough", "gateway", "gateway-otel", "gateway-cache-memory", "gateway-cache-redis")
+TARGET_ORDER = ("upstream", "passthrough", "gateway", "gateway-otel", "gateway-keys-rpm", "gateway-keys",
+                "gateway-keys-redis", "gateway-cache-memory", "gateway-cache-redis")
 CACHE_ROWS = {"gateway-cache-memory": "memory", "gateway-cache-redis": "redis"}
-# Measured side by side, taking turns cell by cell (run.py): their ratio is the telemetry cost.
-PAIRED = ("gateway", "gateway-otel")
+# The keyed rows: one key with limits and a budget that never refuse during a run (targets.py).
+KEYED_ROWS = {"gateway-keys-rpm": "memory", "gateway-keys": "memory", "gateway-keys-redis": "redis"}
+# Each of these rows is also measured side by side with BASELINE, cell by cell (run.py): their req/s ratio is
+# what the row adds. Label in the report, and the issue's guide (the least ratio that is fine), if any.
+BASELINE = "gateway"
+PAIRED = {
+    "gateway-otel": ("telemetry (OTLP)", 0.90),
+    "gateway-keys-rpm": ("key with rpm (memory)", 0.95),
+    "gateway-keys": ("key with rpm, tpm, max_concurrent, budget (memory)", None),
+    "gateway-keys-redis": ("key with rpm, tpm, max_concurrent, budget (redis)", None),
+}
 
 
 @dataclass
@@ -27,11 +37,19 @@ class TargetResult:
     sent: int = 0  # requests answered in all, warm-ups and answer checks included
     # CPU µs per request in the measured runs: (serving process, telemetry process)
     cpu_us: dict[str, dict[int, tuple[float, float]]] = field(default_factory=lambda: {mode: {} for mode in MODES})
-    # The PAIRED rows loaded at the same time (run.py side_by_side): each round's result, per cell
+    # A PAIRED row loaded at the same time as BASELINE (run.py side_by_side): each round's result, per cell ...
     shared: dict[str, dict[int, list[WrkResult]]] = field(default_factory=lambda: {mode: {} for mode in MODES})
-    # the serving process's CPU per request in those rounds (µs)
+    # ... the serving process's CPU per request in those rounds (µs) ...
     shared_cpu_us: dict[str, dict[int, list[float]]] = field(default_factory=lambda: {mode: {} for mode in MODES})
+    # ... and BASELINE's result and CPU per request in the same rounds
+    shared_base: dict[str, dict[int, list[WrkResult]]] = field(default_factory=lambda: {mode: {} for mode in MODES})
+    shared_base_cpu_us: dict[str, dict[int, list[float]]] = field(
+        default_factory=lambda: {mode: {} for mode in MODES})
     telemetry: dict[str, object] | None = None  # gateway-otel: what the OTLP receiver got (bench/otlp_sink.py)
+    # KEYED_ROWS: every wrk run (warm-ups and rounds too) that got answers with HTTP status >= 400: a refused
+    # request is cheaper than a served one, so the row's numbers are void
+    refusals: list[str] = field(default_factory=list)
+    usage: dict[str, object] | str | None = None  # KEYED_ROWS: GET /admin/usage after the row's runs, or an error
 
     def cell(self, mode: str, connections: int) -> WrkResult | None:
         return self.cells[mode].get(connections)
@@ -112,9 +130,17 @@ def format_ratios(mode: str, results: dict[str, TargetResult], concurrencies: li
     delta = "n/a" if gateway is None or passthrough is None else f"{gateway.p50_ms - passthrough.p50_ms:+.2f} ms"
     lines.append(f"  gateway p50 - passthrough p50 at c={first}:  {delta}")
     lines.append(f"  passthrough / upstream req/s: {per_c('passthrough', 'upstream')}")
+    paired = [name for name in PAIRED if name in results and BASELINE in results]
+    if paired:
+        guides = ", ".join(f"{PAIRED[name][0]} >= {100 * guide:.0f}%" for name in paired
+                           if (guide := PAIRED[name][1]) is not None)
+        lines.append(f"  side by side with {BASELINE} (both loaded at once), req/s ratio, median of rounds (range)"
+                     + (f"; guide: {guides}" if guides else "") + ":")
+        for name in paired:
+            for c in concurrencies:
+                lines.append(f"    {PAIRED[name][0]} ÷ {BASELINE}, {mode} c={c}: "
+                             + paired_ratio(results[name], mode, c))
     if "gateway-otel" in results:
-        lines.append("  telemetry on (OTLP, live receiver) / off req/s, both loaded at once, median of rounds (range):")
-        lines.append("    " + paired_ratios(results, mode, concurrencies))
         lines.append("  CPU us per request, serving process (+ telemetry process): "
                      + cpu_per_c(results, mode, concurrencies))
     for row, backend in CACHE_ROWS.items():
@@ -140,20 +166,20 @@ def format_delivery(result: TargetResult) -> str:
             "metric points")
 
 
-def paired_ratios(results: dict[str, TargetResult], mode: str, concurrencies: list[int]) -> str:
-    """gateway-otel / gateway per concurrency: the median of the ratios of the rounds run side by side."""
-    texts = []
-    for c in concurrencies:
-        on = [cell.rps for cell in results["gateway-otel"].shared[mode].get(c, [])]
-        off = [cell.rps for cell in results["gateway"].shared[mode].get(c, [])] if "gateway" in results else []
-        ratios = sorted(a / b for a, b in zip(on, off, strict=False) if b)
-        if not ratios:
-            texts.append(f"c={c} n/a")
-            continue
-        median = statistics.median(ratios)
-        spread = f" ({100 * ratios[0]:.0f}-{100 * ratios[-1]:.0f}%)" if len(ratios) > 1 else ""
-        texts.append(f"c={c} {100 * median:.0f}%{spread}")
-    return "  ".join(texts)
+def paired_ratio(result: TargetResult, mode: str, c: int) -> str:
+    """A PAIRED row's req/s / BASELINE's in the rounds they ran side by side: the median of the rounds' ratios
+    and their range. A keyed row with a refused request has none: its requests were not all served."""
+    if result.name in KEYED_ROWS and result.refusals:
+        return f"VOID: {result.name} refused requests (see Problems)"
+    rounds = list(zip(result.shared[mode].get(c, []), result.shared_base[mode].get(c, []), strict=False))
+    ratios = sorted(row.rps / base.rps for row, base in rounds if base.rps)
+    if not ratios:
+        return "n/a"
+    flag = "!" if any(row.error_count or base.error_count for row, base in rounds) else ""
+    spread = f" ({100 * ratios[0]:.0f}-{100 * ratios[-1]:.0f})" if len(ratios) > 1 else ""
+    guide = PAIRED[result.name][1]
+    below = "  BELOW GUIDE" if guide is not None and statistics.median(ratios) < guide else ""
+    return f"{100 * statistics.median(ratios):.0f}%{flag}{spread}, {len(ratios)} round{'s' * (len(ratios) > 1)}{below}"
 
 
 def cpu_per_c(results: dict[str, TargetResult], mode: str, concurrencies: list[int]) -> str:
@@ -167,6 +193,21 @@ def cpu_per_c(results: dict[str, TargetResult], mode: str, concurrencies: list[i
     return "  ".join(f"c={c} gateway {one('gateway', c)} us, otel {one('gateway-otel', c)} us" for c in concurrencies)
 
 
+def format_usage(result: TargetResult) -> str:
+    """What the keyed row's limiter counted (GET /admin/usage) against what was sent: every request served must
+    have been admitted and settled (a Redis failure that let calls through, or lost a settle, shows here)."""
+    if not isinstance(result.usage, dict):
+        return f"{result.name}: usage not read: {result.usage or 'the server was not running'}"
+    keys = result.usage.get("keys", {})
+    bench = keys.get("bench", {}) if isinstance(keys, dict) else {}
+    assert isinstance(bench, dict)
+    counted = int(bench.get("requests", 0))
+    share = f"{100 * counted / result.sent:.1f}%" if result.sent else "n/a"
+    return (f"{result.name}: the limiter ({result.usage.get('backend')}) counted {counted:,} requests for "
+            f"{result.sent:,} sent ({share}), {int(bench.get('input_tokens', 0)):,} + "
+            f"{int(bench.get('output_tokens', 0)):,} tokens, ${float(bench.get('cost_usd', 0)):.4f}")
+
+
 def format_problems(results: dict[str, TargetResult]) -> list[str]:
     """Every run with errors, failed answer check, failed cell and skipped target, one per line."""
     lines: list[str] = []
@@ -176,6 +217,7 @@ def format_problems(results: dict[str, TargetResult]) -> list[str]:
             continue
         if target.skipped:
             lines.append(f"{name}: SKIPPED: " + target.skipped.replace("\n", "\n      "))
+        lines += [f"{name}: REFUSED: {refusal}" for refusal in target.refusals]
         for mode, problem in target.check_failures.items():
             lines.append(f"{name} {mode}: answer check FAILED: {problem}")
         for mode in MODES:
@@ -203,6 +245,9 @@ def format_report(results: dict[str, TargetResult], concurrencies: list[int], du
     )
     if (otel := results.get("gateway-otel")) is not None and otel.telemetry is not None:
         parts.append(format_delivery(otel))
+    for name in KEYED_ROWS:
+        if (keyed := results.get(name)) is not None and not keyed.skipped:
+            parts.append(format_usage(keyed))
     problems = format_problems(results)
     if problems:
         parts.append("")
@@ -224,6 +269,13 @@ def write_json(path: Path, results: dict[str, TargetResult], meta: dict[str, obj
                                  for mode, cells in target.shared.items()},
             "side_by_side_cpu_us_per_request": {mode: {str(c): runs for c, runs in cells.items()}
                                                 for mode, cells in target.shared_cpu_us.items()},
+            # BASELINE's figures in the same rounds (a PAIRED row's ratio is side_by_side_rps / these)
+            "side_by_side_baseline_rps": {mode: {str(c): [cell.rps for cell in runs] for c, runs in cells.items()}
+                                          for mode, cells in target.shared_base.items()},
+            "side_by_side_baseline_cpu_us_per_request": {mode: {str(c): runs for c, runs in cells.items()}
+                                                         for mode, cells in target.shared_base_cpu_us.items()},
+            "refusals": target.refusals,
+            "usage": target.usage,
             "telemetry": target.telemetry,
             "check_failures": target.check_failures,
             "cells": {

@@ -39,7 +39,7 @@ from procs import (
     wait_port,
     wait_ready,
 )
-from report import MODES, PAIRED, TARGET_ORDER, TargetResult
+from report import BASELINE, KEYED_ROWS, MODES, PAIRED, TARGET_ORDER, TargetResult
 
 INSTALL_HINT = "apt-get update && apt-get install -y nginx wrk"
 
@@ -63,7 +63,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--output", default=str(targets.BENCH_DIR / "results" / "latest.json"), help="JSON results")
     parser.add_argument("--keep-workdir", action="store_true", help="keep the temp dir (configs, server logs)")
     parser.add_argument("--rounds", type=int, default=3,
-                        help="rounds of gateway and gateway-otel loaded at once, per cell (default 3)")
+                        help="rounds of gateway and each of gateway-otel, gateway-keys, gateway-keys-redis "
+                             "loaded at once, per cell (default 3)")
     parser.add_argument(
         "--telemetry", default="none",
         help="the gateway's [telemetry]: none | console | otlp-dead | otlp:URL (default none; see bench/README.md)",
@@ -108,14 +109,16 @@ class Bench:
     def __init__(self, args: argparse.Namespace, nginx_bin: str, wrk_bin: str, workdir: Path) -> None:
         self.args, self.nginx_bin, self.wrk_bin, self.workdir = args, nginx_bin, wrk_bin, workdir
         cores = pinning_cores()
-        self.server_core, self.load_core = cores if cores else (None, None)
+        self.server_core: int | None = cores[0] if cores else None
+        self.load_core: int | None = cores[1] if cores else None
         self.children: list[Child] = []
         self.nginx: Nginx  # started by run()
-        self.redis_url: str | None = None  # started for the gateway-cache-redis row
+        self.redis_url: str | None = None  # started for the gateway-cache-redis and gateway-keys-redis rows
+        self.redis_problem: str | None = None  # why it could not be
         self.sink_url: str | None = None  # the OTLP receiver of the gateway-otel row
         self.results: dict[str, TargetResult] = {}
-        paired = all(name in args.targets for name in PAIRED)
-        self.total = (len(args.targets) + (args.rounds if paired else 0)) * len(MODES) * len(args.concurrency)
+        self.total = (len(args.targets) + args.rounds * len(self.partners(args.targets))) * len(MODES) * len(
+            args.concurrency)
         self.done = 0
         self.bodies = {mode: wrk.chat_request(stream=mode == "stream") for mode in MODES}
         self.scripts = {mode: wrk.write_script(workdir / f"{mode}.lua", body) for mode, body in self.bodies.items()}
@@ -131,16 +134,20 @@ class Bench:
         for group in self.groups():
             self.measure_group([self.results.setdefault(name, TargetResult(name)) for name in group])
 
+    @staticmethod
+    def partners(names: list[str]) -> list[str]:
+        """The PAIRED rows asked for that are measured side by side with BASELINE (asked for too)."""
+        return [name for name in PAIRED if name in names] if BASELINE in names else []
+
     def groups(self) -> list[list[str]]:
-        """The rows in order, gateway and gateway-otel together when both are asked for (PAIRED)."""
+        """The rows in order; BASELINE and its partners (PAIRED) in one group, all up at the same time."""
         names = [name for name in TARGET_ORDER if name in self.args.targets]
-        paired = all(name in names for name in PAIRED)
+        partners = self.partners(names)
         groups: list[list[str]] = []
         for name in names:
-            if paired and name in PAIRED:
-                if name == PAIRED[0]:
-                    groups.append(list(PAIRED))
-            else:
+            if name == BASELINE:
+                groups.append([name, *partners])
+            elif name not in partners:
                 groups.append([name])
         return groups
 
@@ -169,12 +176,19 @@ class Bench:
 
     def skip(self, result: TargetResult, reason: str) -> None:
         result.skipped = reason
-        first, self.done = self.done + 1, self.done + len(MODES) * len(self.args.concurrency)
+        cells = 1 + self.args.rounds if result.name in self.partners(self.args.targets) else 1  # rounds: partner's
+        first, self.done = self.done + 1, self.done + cells * len(MODES) * len(self.args.concurrency)
         print(f"[{first}-{self.done}/{self.total}] {result.name} SKIPPED: {reason}", flush=True)
 
     def start_redis(self) -> str | None:
-        """A redis-server for the Redis cache row, on the load generator's core like nginx; None when ready,
-        else why not."""
+        """A redis-server for the Redis rows (cache, keys), on the load generator's core like nginx; None when
+        ready, else why not. Started once: the rows use their own key prefixes."""
+        if self.redis_url is not None or self.redis_problem is not None:
+            return self.redis_problem
+        self.redis_problem = self._start_redis()
+        return self.redis_problem
+
+    def _start_redis(self) -> str | None:
         redis_bin = shutil.which("redis-server") or shutil.which("redis-server", path="/usr/sbin:/usr/local/bin")
         if redis_bin is None:
             return "redis-server not found (apt-get install -y redis-server)"
@@ -213,7 +227,7 @@ class Bench:
     def prepare(self, result: TargetResult) -> bool:
         """What a row needs besides its server (Redis, the OTLP receiver); False when it is skipped."""
         problem = None
-        if result.name == "gateway-cache-redis" and self.redis_url is None:
+        if result.name in ("gateway-cache-redis", "gateway-keys-redis"):
             problem = self.start_redis()
         elif result.name == "gateway-otel" and self.sink_url is None:
             problem = self.start_sink()
@@ -236,8 +250,14 @@ class Bench:
         return Server(result, child, port, child.pid)
 
     def measure_group(self, group: list[TargetResult]) -> None:
-        """Measure a row, or the PAIRED rows: each cell on its own, then the pair side by side (`side_by_side`)."""
+        """Measure a row, or BASELINE and its partners (PAIRED): each cell on its own, then BASELINE side by side
+        with each partner in turn (`side_by_side`). The servers of a group are all up for the whole group."""
         servers = [server for result in group if self.prepare(result) and (server := self.launch(result))]
+        base = next((server for server in servers if server.result.name == BASELINE), None)
+        partners = [server for server in servers if server.result.name in PAIRED] if base is not None else []
+        if base is None:  # BASELINE was skipped: no rounds for the partners that are up
+            alone = sum(1 for result in group if result.name in self.partners(self.args.targets) and not result.skipped)
+            self.done += alone * self.args.rounds * len(MODES) * len(self.args.concurrency)
         try:
             for mode in MODES:
                 for server in servers:
@@ -245,11 +265,14 @@ class Bench:
                 for c in self.args.concurrency:
                     for server in servers:
                         self.measure_cell(server, mode, c)
-                    if len(servers) == 2:
-                        self.side_by_side(servers, mode, c)
+                    for partner in partners:
+                        assert base is not None
+                        self.side_by_side(base, partner, mode, c)
             for server in servers:
                 child = server.child
                 server.result.rss_mb = peak_rss_mb(server.pid, "" if child is None else "python")
+                if server.result.name in KEYED_ROWS:
+                    server.result.usage = targets.usage(f"http://127.0.0.1:{server.port}")
         finally:
             for server in servers:
                 if server.child is not None:
@@ -265,16 +288,32 @@ class Bench:
             # The check stored the answer: from now on, the same body is a hit.
             answer = targets.cache_result(url, self.bodies[mode])
             problem = None if answer == "hit" else f"the second identical request was not a hit: {answer}"
-        result.sent += 2 if result.name.startswith("gateway-cache-") else 1
+        if not problem and result.name in KEYED_ROWS:
+            # The key and its limits are on the request path: the answer carries the key's rate-limit headers.
+            headers = targets.limit_headers(url, self.bodies[mode])
+            if isinstance(headers, str) or headers.get("x-ratelimit-limit-requests") != str(targets.KEY_RPM):
+                problem = f"no x-ratelimit-limit-requests: {targets.KEY_RPM} on a keyed answer: {headers}"
+        result.sent += 2 if result.name.startswith("gateway-cache-") or result.name in KEYED_ROWS else 1
         if problem:
             result.check_failures[mode] = problem
             print(f"warning: {result.name} {mode}: answer check failed: {problem}", flush=True)
 
-    def side_by_side(self, servers: list[Server], mode: str, c: int) -> None:
-        """Both PAIRED servers loaded at the same time, each by its own wrk with `c` connections, for --rounds
-        rounds: they share the gateway core, so their req/s ratio is the ratio of their CPU per request, and
-        whatever else the machine does at that moment slows both alike. (Runs one after the other, minutes
-        apart, differed here by more than the telemetry cost being measured.)"""
+    def refused(self, result: TargetResult, cell: wrk.WrkResult, what: str) -> None:
+        """A keyed row must serve every request: one refused (429, 401, 503: wrk's status errors) is cheaper
+        than a served one and would flatter the row's ratio. Recorded, said loudly, and the run exits 1."""
+        if result.name in KEYED_ROWS and cell.errors.get("status"):
+            problem = f"{what}: {cell.errors['status']:,} of {cell.requests:,} requests answered with HTTP >= 400"
+            result.refusals.append(problem)
+            print(f"\n!!! {result.name} REFUSED REQUESTS ({problem}); its numbers are void; "
+                  f"see {result.name}.log in the work dir", flush=True)
+
+    def side_by_side(self, base: Server, partner: Server, mode: str, c: int) -> None:
+        """BASELINE and one PAIRED server loaded at the same time, each by its own wrk with `c` connections, for
+        --rounds rounds: they share the gateway core, so their req/s ratio is the ratio of their CPU per
+        request, and whatever else the machine does at that moment slows both alike. (Runs one after the
+        other, minutes apart, differed here by more than the telemetry cost being measured.) The rounds go on
+        the partner's result, with BASELINE's in the same rounds (`shared_base`)."""
+        servers = [base, partner]
         for index in range(self.args.rounds):
             self.done += 1
             names = " + ".join(server.result.name for server in servers)
@@ -293,12 +332,16 @@ class Bench:
             after = [cpu_seconds(s.pid) for s in servers]
             line = []
             for server, cell, a, b in zip(servers, cells, before, after, strict=True):
-                server.result.shared[mode].setdefault(c, []).append(cell)
                 cpu_us = (b - a) / max(cell.requests, 1) * 1e6
-                server.result.shared_cpu_us[mode].setdefault(c, []).append(cpu_us)
+                own = server is partner
+                (partner.result.shared if own else partner.result.shared_base)[mode].setdefault(c, []).append(cell)
+                (partner.result.shared_cpu_us if own else partner.result.shared_base_cpu_us)[mode].setdefault(
+                    c, []).append(cpu_us)
                 server.result.sent += cell.requests
-                line.append(f"{server.result.name} {cell.rps:,.0f} req/s {cpu_us:,.0f} us")
+                errors = f" ERRORS: {cell.describe_errors()}" if cell.error_count else ""
+                line.append(f"{server.result.name} {cell.rps:,.0f} req/s {cpu_us:,.0f} us{errors}")
             print("  ".join(line), flush=True)
+            self.refused(partner.result, cells[1], f"{mode} c={c} side-by-side round {index + 1}")
 
     def measure_cell(self, server: Server, mode: str, c: int) -> None:
         result, child = server.result, server.child
@@ -317,6 +360,7 @@ class Bench:
             if self.args.warmup > 0:
                 warm = wrk.run(self.wrk_bin, url, self.scripts[mode], c, self.args.warmup, self.load_core)
                 result.sent += warm.requests
+                self.refused(result, warm, f"{mode} c={c} warm-up")
             before = [cpu_seconds(pid) for pid in (server.pid, *helpers)]
             cell = wrk.run(self.wrk_bin, url, self.scripts[mode], c, self.args.duration, self.load_core)
             after = [cpu_seconds(pid) for pid in (server.pid, *helpers)]
@@ -330,6 +374,7 @@ class Bench:
         result.cpu_us[mode][c] = (spent[0], sum(spent[1:]))
         errors = f"  ERRORS: {cell.describe_errors()}" if cell.error_count else ""
         print(f"{cell.rps:,.0f} req/s  p50 {cell.p50_ms:.2f} ms  p99 {cell.p99_ms:.2f} ms{errors}", flush=True)
+        self.refused(result, cell, f"{mode} c={c}")
 
     def stop_all(self) -> None:
         for child in reversed(self.children):
@@ -368,7 +413,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     bench: Bench | None = None
     cells = len(args.targets) * len(MODES) * len(args.concurrency)
-    print(f"benchmark: {cells} cells x ({args.warmup:g} s warm-up + {args.duration:g} s); work dir {workdir}")
+    rounds = args.rounds * len(Bench.partners(args.targets)) * len(MODES) * len(args.concurrency)
+    print(f"benchmark: {cells} cells x ({args.warmup:g} s warm-up + {args.duration:g} s)"
+          + (f" + {rounds} side-by-side rounds x {args.duration:g} s" if rounds else "") + f"; work dir {workdir}")
     try:
         bench = Bench(args, *tools, workdir)
         bench.run()
@@ -392,6 +439,11 @@ def main(argv: list[str] | None = None) -> int:
     output = Path(args.output)
     report.write_json(output, bench.results, bench.meta(started))
     print(f"\nraw numbers: {output}")
+    refusing = [result.name for result in bench.results.values() if result.refusals]
+    if refusing:
+        print(f"error: {', '.join(refusing)} refused requests during the run (see Problems): their ratios are void",
+              file=sys.stderr)
+        return 1
     return 0
 
 

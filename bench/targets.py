@@ -42,11 +42,40 @@ def cache_section(cache: str, redis_url: str = "") -> str:
     return f'[cache]\nbackend = "{cache}"\n' + (f"redis_url = {json.dumps(redis_url)}\n" if redis_url else "")
 
 
+# The keyed rows' one key: limits far above anything a run reaches (a refused request is cheaper than a served
+# one and would flatter the ratio; run.py fails the row if wrk saw any), and a budget that is never spent.
+BENCH_KEY = "sk-bench"  # what wrk and the answer check send (wrk.py)
+KEY_RPM = 100_000_000
+KEY_TPM = 10_000_000_000
+KEY_MAX_CONCURRENT = 100_000
+KEY_BUDGET_USD = 1e9
+PRICES = (0.15, 0.6)  # input, output USD per million tokens on the bench targets (keyed rows only)
+
+
+def limits_section(
+    backend: str, spend_file: str, redis_url: str = "", key_prefix: str = "", rpm_only: bool = False
+) -> str:
+    """[limits] and one [[keys]] for the keyed rows (`gateway-keys`: memory, `gateway-keys-redis`: redis, both
+    with every limit and a budget; `gateway-keys-rpm`: memory, rpm only)."""
+    limits = f'[limits]\nbackend = "{backend}"\nspend_file = {json.dumps(spend_file)}\n'
+    if backend == "redis":
+        # "closed": a Redis failure is a 503 that wrk counts (and run.py reports), not an unlimited free pass.
+        limits += (f"redis_url = {json.dumps(redis_url)}\nkey_prefix = {json.dumps(key_prefix)}\n"
+                   'on_backend_error = "closed"\n')
+    key = f'[[keys]]\nname = "bench"\nkey = "{BENCH_KEY}"\nrpm = {KEY_RPM}\n'
+    if not rpm_only:
+        key += (f'tpm = {KEY_TPM}\nmax_concurrent = {KEY_MAX_CONCURRENT}\nbudget_usd = {KEY_BUDGET_USD:.1f}\n'
+                'budget_period = "month"\n')
+    return limits + "\n" + key
+
+
 def gateway_config(
-    port: int, json_base: str, stream_base: str, telemetry: str = "none", cache: str = "none", redis_url: str = ""
+    port: int, json_base: str, stream_base: str, telemetry: str = "none", cache: str = "none", redis_url: str = "",
+    limits: str = "",
 ) -> str:
     """The gateway's TOML: `bench-model` answers JSON, `bench-model-stream` answers SSE (the static
-    upstream needs a base URL of its own for each; see nginx.py)."""
+    upstream needs a base URL of its own for each; see nginx.py). `limits`: a `limits_section` for the keyed
+    rows, which also puts prices on the targets."""
 
     def q(value: str) -> str:
         return json.dumps(value)  # a TOML basic string for plain ASCII
@@ -58,9 +87,10 @@ def gateway_config(
         )
 
     def route(model: str, provider_name: str) -> str:
+        prices = f"  input_usd_per_mtok = {PRICES[0]}\n  output_usd_per_mtok = {PRICES[1]}\n" if limits else ""
         return (
             f"[[routes]]\nmodel = {q(model)}\n  [[routes.targets]]\n  provider = {q(provider_name)}\n"
-            f'  model = "bench-upstream-model"\n'
+            f'  model = "bench-upstream-model"\n{prices}'
         )
 
     return "\n".join(
@@ -73,6 +103,7 @@ def gateway_config(
             provider("bench-upstream-stream", stream_base),
             route("bench-model", "bench-upstream"),
             route("bench-model-stream", "bench-upstream-stream"),
+            *([limits] if limits else []),
         ]
     )
 
@@ -103,17 +134,24 @@ def gateway_target(
     name: str = "gateway",
     redis_url: str = "",
 ) -> Target:
-    """The gateway (`gateway`), or the gateway answering from its cache (`gateway-cache-memory`,
-    `gateway-cache-redis`, the latter with the Redis at `redis_url`)."""
+    """The gateway (`gateway`), the gateway answering from its cache (`gateway-cache-memory`,
+    `gateway-cache-redis`), or with one keyed, limited key (`gateway-keys`: memory backend, `gateway-keys-redis`:
+    Redis backend); the Redis rows use the Redis at `redis_url`."""
     cache = name.removeprefix("gateway-cache-") if name.startswith("gateway-cache-") else "none"
+    limits = ""
+    if name in ("gateway-keys", "gateway-keys-redis", "gateway-keys-rpm"):
+        backend = "redis" if name == "gateway-keys-redis" else "memory"
+        limits = limits_section(backend, str(workdir / f"{name}-spend.sqlite3"), redis_url,
+                                f"llm-gateway:bench:{name}:", rpm_only=name == "gateway-keys-rpm")
+        redis_url = ""  # the [cache] stays off
     config = workdir / f"{name}.toml"
-    config.write_text(gateway_config(port, json_base, stream_base, telemetry, cache, redis_url))
+    config.write_text(gateway_config(port, json_base, stream_base, telemetry, cache, redis_url, limits))
     argv = [*pin_prefix(core), python, "-m", "gateway", "serve", "--config", str(config), "--port", str(port)]
     return Target(name, argv, port)
 
 
 def redis_argv(redis_bin: str, port: int, core: int | None) -> list[str]:
-    """A throwaway redis-server for the Redis cache row: loopback, no persistence."""
+    """A throwaway redis-server for the Redis rows (cache, keys): loopback, no persistence."""
     return [*pin_prefix(core), redis_bin, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
             "--appendonly", "no", "--daemonize", "no"]
 
@@ -128,6 +166,30 @@ def cache_result(url: str, body: str, timeout_s: float = 10.0) -> str:
             return str(response.headers.get("x-gateway-cache", "no x-gateway-cache header"))
     except OSError as exc:
         return f"request failed: {exc}"
+
+
+def limit_headers(url: str, body: str, timeout_s: float = 10.0) -> dict[str, str] | str:
+    """The `x-ratelimit-*` headers of one keyed answer (proof that the key and its limits were applied), or what
+    went wrong."""
+    request = urllib.request.Request(url, data=body.encode(), method="POST",
+                                     headers={"Content-Type": "application/json",
+                                              "Authorization": f"Bearer {BENCH_KEY}"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            response.read()
+            return {k.lower(): v for k, v in response.headers.items() if k.lower().startswith("x-ratelimit-")}
+    except OSError as exc:
+        return f"request failed: {exc}"
+
+
+def usage(base: str, timeout_s: float = 10.0) -> dict[str, object] | str:
+    """`GET /admin/usage` (no admin key is configured: loopback may call it), or what went wrong."""
+    try:
+        with urllib.request.urlopen(f"{base}/admin/usage", timeout=timeout_s) as response:
+            found: dict[str, object] = json.loads(response.read())
+            return found
+    except (OSError, ValueError) as exc:
+        return f"GET /admin/usage failed: {exc}"
 
 
 def check_chat(url: str, body: str, stream: bool, timeout_s: float = 10.0) -> str | None:

@@ -1,5 +1,6 @@
 """Demo traffic for the compose stack: a steady mix of chat (streamed and not), embeddings, an unknown
-model now and then, from two gateway keys, so every dashboard panel has data. Stdlib only.
+model now and then, from two gateway keys (one over its rpm) and now and then no valid key, so every dashboard
+panel has data. Stdlib only.
 
     python traffic.py http://localhost:8080 [requests_per_second]
 """
@@ -19,9 +20,10 @@ QUESTIONS = ["What is OpenTelemetry?", "Write a haiku about latency.", "Summaris
 
 
 def send(base: str, path: str, body: dict[str, object]) -> int:
+    key = random.choice(KEYS) if random.random() > 0.03 else "sk-not-a-gateway-key"  # now and then: a 401
     request = urllib.request.Request(
         base + path, data=json.dumps(body).encode(), method="POST",
-        headers={"content-type": "application/json", "authorization": f"Bearer {random.choice(KEYS)}"},
+        headers={"content-type": "application/json", "authorization": f"Bearer {key}"},
     )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:

@@ -31,7 +31,7 @@ from gateway.endpoints import Endpoints, Gateway, error_response
 from gateway.errors import GatewayError, InvalidRequestError
 from gateway.events import NoopObserver, Observer
 from gateway.messages import MessagesEntrance, to_anthropic_error
-from gateway.middleware import AccessLogMiddleware, AccessMiddleware, RequestIdMiddleware
+from gateway.middleware import EntryMiddleware
 from gateway.providers.base import HttpProvider, build_provider
 from gateway.providers.registry import unavailable_types
 from gateway.reload import Reloader
@@ -191,10 +191,8 @@ def create_app(
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error, Exception: unexpected, InvalidRequestError: bad_request},
     )
-    app.add_middleware(AccessMiddleware, access=lambda: reloader.gateway.access, observer=observer,
+    app.add_middleware(EntryMiddleware, current=reloader.current, observer=observer,
                        reshape={"/v1/messages": to_anthropic_error})
-    app.add_middleware(RequestIdMiddleware)
-    app.add_middleware(AccessLogMiddleware, enabled=lambda: reloader.gateway.config.server.access_log)
     if telemetry is not None and telemetry.server_spans is not None:
         from gateway.telemetry import ServerSpanMiddleware
 

@@ -49,7 +49,7 @@ def _check(path: str) -> int:
         return 1
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    print(f"{path}: OK ({len(config.providers)} providers, {len(config.routes)} routes)")
+    print(f"{path}: OK ({len(config.providers)} providers, {len(config.routes)} routes, {len(config.keys)} keys)")
     return 0
 
 
@@ -149,9 +149,17 @@ def banner(config: GatewayConfig, path: str, workers: int) -> str:
                                     (telemetry.capture_content, "content capture ON")) if on]
     lines.append(shown + (f"; {', '.join(extras)}" if extras else ""))
     lines.append(f"cache: {config.cache.backend}")
+    if config.keys:
+        limits = config.limits
+        where = f"redis {limits.redis_url.rpartition('@')[2]}" if limits.backend == "redis" else \
+            f"memory, spend in {limits.spend_file or 'memory only'}"
+        lines.append(f"keys: {', '.join(k.name for k in config.keys)}; limits and spend: {where}")
+    else:
+        lines.append("keys: none: every caller that reaches this port is let in (add [[keys]] to require one)")
     if workers > 1:
-        lines.append(f"note: with {workers} workers, per-process state (memory cache, target health, "
-                     "rate limits) is kept separately by each worker")
+        lines.append(f"note: with {workers} workers, per-process state (memory cache, target health, and with "
+                     "[limits] backend = \"memory\" the rate limits) is kept separately by each worker; spend is "
+                     "shared through the spend file within a second")
     return "\n".join(lines)
 
 

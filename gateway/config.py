@@ -446,7 +446,7 @@ def _key_problems(keys: list[dict[str, Any]], route_names: list[str], warnings: 
     seen: dict[str, int] = {}
     for i, key in enumerate(keys):
         value = key.get("key")
-        if value == "" or (value is None and not key.get("key_sha256")):
+        if not value and not key.get("key_sha256"):
             warnings.append(f"keys[{i}].key: empty; no request can use this key")
         digest = hashlib.sha256(value.encode()).hexdigest() if isinstance(value, str) and value else None
         digest = digest or (key["key_sha256"].lower() if isinstance(key.get("key_sha256"), str) else None)

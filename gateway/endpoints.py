@@ -42,6 +42,7 @@ Answer = Response | EventStreamResponse
 Spawn = Callable[[Coroutine[Any, Any, None]], None]
 Translate = Callable[[dict[str, Any]], dict[str, Any]]  # another entrance's request body -> an OpenAI body
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+RawHeaders = list[tuple[bytes, bytes]]  # what the answer's headers are built as: no encoding per request
 
 
 @dataclass(slots=True)
@@ -182,14 +183,15 @@ class Endpoints:
         state = request.scope.setdefault("state", {})
         exchange = Exchange(state.get("request_id", ""), operation)
         state["exchange"] = exchange  # read by the server-span middleware when it ends
-        caller: Caller | None = state.get("caller")  # set by AccessMiddleware
+        caller: Caller | None = state.get("caller")  # set by EntryMiddleware
         if caller is not None:
             exchange.key_name = caller.name
         streaming = False
         try:
             response = await self._answer(request, operation, exchange, caller, gateway, translate)
             streaming = isinstance(response, EventStreamResponse)
-            if isinstance(response, EventStreamResponse) and exchange.admission is not None:
+            remote = exchange.admission is not None and not gateway.access.limiter.local
+            if isinstance(response, EventStreamResponse) and remote:
                 response.chunks = _settled(response.chunks, lambda: gateway.access.settle(exchange), self.spawn)
         except BaseException:
             if exchange.admission is not None:
@@ -198,7 +200,7 @@ class Endpoints:
         finally:
             if not streaming:
                 gateway.active -= 1
-        if not streaming and exchange.admission is not None:
+        if not streaming and exchange.admission is not None and not exchange.admission.settled:
             await gateway.access.settle(exchange)  # before the answer: the next call sees this one's spend
         return response
 
@@ -219,7 +221,8 @@ class Endpoints:
             control = control_from_headers(request.headers)
             call = Call(operation, body, stream=body.get("stream") is True)
             exchange.stream = call.stream
-            await gateway.access.admit(exchange, caller, route, call)
+            if (decision := gateway.access.admit(caller, route, call)) is not None:
+                exchange.admission = await decision
             cache = gateway.cache
             if cache is not None and (ticket := cache.ticket(exchange, route, call, request.headers,
                                                              pinned=control.pin is not None)):
@@ -229,20 +232,20 @@ class Endpoints:
                 answer = StreamAnswer(gateway.dispatcher, exchange, route, call, control, started, gateway.secrets)
                 answer.on_end = gateway.leave
                 exchange.status = 200
-                headers = {**SSE_HEADERS, **_answer_headers(exchange, started.attempt)}
-                return EventStreamResponse(answer.events(), headers)
+                return EventStreamResponse(answer.events(), SSE_HEADERS, _answer_headers(exchange, started.attempt))
             outcome = await gateway.dispatcher.complete(exchange, route, call, control)
             exchange.status = 200
             gateway.observer.request_finished(exchange)
-            return Response(outcome.result.body, media_type="application/json",
-                            headers=_answer_headers(exchange, outcome.attempt))
+            response = Response(outcome.result.body, media_type="application/json")
+            response.raw_headers += _answer_headers(exchange, outcome.attempt)
+            return response
         except GatewayError as exc:
             exchange.status, exchange.error = exc.status, _kind(exc)
             if exc.refusal is not None:
                 request.scope["state"]["refused"] = exc.refusal
                 gateway.observer.request_refused(exc.refusal, exchange.key_name, exchange.route or None)
             gateway.observer.request_finished(exchange)
-            return error_response(exc, gateway.secrets, {**_answer_headers(exchange, None), **exc.headers})
+            return error_response(exc, gateway.secrets, {**_dict(_answer_headers(exchange, None)), **exc.headers})
 
     async def _from_cache(
         self, gateway: Gateway, cache: ResponseCache, ticket: Ticket, route: Route, call: Call, control: Control
@@ -264,7 +267,7 @@ class Endpoints:
 
         cached = await cache.answer(ticket, upstream)
         exchange.status = 200
-        headers = {**_answer_headers(exchange, None), **cached.headers}
+        headers = {**_dict(_answer_headers(exchange, None)), **cached.headers}
         if cached.events is None:
             gateway.observer.request_finished(exchange)
             return Response(cached.body, media_type="application/json", headers=headers)
@@ -383,15 +386,20 @@ def _unknown_model(model: str, names: list[str]) -> ModelNotFoundError:
     return ModelNotFoundError(message, param="model")
 
 
-def _answer_headers(exchange: Exchange, attempt: Attempt | None) -> dict[str, str]:
-    headers = {"x-gateway-attempts": str(len(exchange.attempts)), "x-gateway-cache": exchange.cache or "bypass"}
+def _answer_headers(exchange: Exchange, attempt: Attempt | None) -> RawHeaders:
+    headers = [(b"x-gateway-attempts", b"%d" % len(exchange.attempts)),
+               (b"x-gateway-cache", (exchange.cache or "bypass").encode())]
     if exchange.admission is not None:
-        headers.update(exchange.admission.headers)  # x-ratelimit-* of a limited key or route
+        headers += exchange.admission.headers  # x-ratelimit-* of a limited key or route
     if attempt is not None:
-        headers["x-gateway-provider"] = attempt.provider
+        headers.append((b"x-gateway-provider", attempt.provider.encode()))
     elif exchange.attempts and exchange.attempts[-1].status is not None:
-        headers["x-gateway-provider"] = exchange.attempts[-1].provider
+        headers.append((b"x-gateway-provider", exchange.attempts[-1].provider.encode()))
     return headers
+
+
+def _dict(headers: RawHeaders) -> dict[str, str]:
+    return {name.decode(): value.decode() for name, value in headers}
 
 
 def _kind(exc: GatewayError) -> str:

@@ -37,7 +37,7 @@ class MessagesEntrance:
     async def messages(self, request: Request) -> Answer:
         answer = await self.endpoints.chat_from(request, to_openai_chat)
         if isinstance(answer, EventStreamResponse):
-            events = EventStreamResponse(to_anthropic_events(answer.chunks), {}, answer.status_code)
+            events = EventStreamResponse(to_anthropic_events(answer.chunks), {}, status_code=answer.status_code)
             events.raw_headers = answer.raw_headers
             return events
         headers = {k: v for k, v in answer.headers.items() if k not in ("content-length", "content-type")}

@@ -1,5 +1,5 @@
 """Pure ASGI middleware (no BaseHTTPMiddleware: it breaks contextvars, where OpenTelemetry keeps context):
-request ids, gateway keys, the access log."""
+the way in (request ids, gateway keys, the access log)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import random
 import re
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -18,17 +18,42 @@ from gateway.events import Observer
 
 if TYPE_CHECKING:
     from gateway.access.gate import Access
+    from gateway.config import GatewayConfig
 
 _access_log = logging.getLogger("gateway.access")
 _SAFE_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
 
 
-class RequestIdMiddleware:
-    """Gives every request an id (the client's `x-request-id` when it is sane) and echoes it back; leaves the
-    response's status at `scope["state"]["status"]` for the layers outside (telemetry)."""
+Reshape = Callable[[int, dict[str, Any]], dict[str, Any]]  # (status, OpenAI error body) -> another API's
 
-    def __init__(self, app: ASGIApp) -> None:
+
+class Current(Protocol):
+    """What the middleware reads of the running config (`endpoints.Gateway`; a reload swaps it)."""
+
+    access: Access
+    config: GatewayConfig
+
+
+class EntryMiddleware:
+    """Every request's way in, in one pass over its headers:
+
+    - an id: the client's `x-request-id` when it is sane, else a new one; echoed back on the answer;
+    - with gateway keys configured, a `/v1/...` request needs a known key (`Authorization: Bearer` or
+      `x-api-key`): the caller goes to `scope["state"]["caller"]` for the endpoint (allow-list, limits, the
+      key's name on telemetry), and any other request gets 401 `invalid_api_key`, in OpenAI's shape or in the
+      shape `reshape` gives for its path (Anthropic's on `/v1/messages`). Not `/healthz`, `/readyz`,
+      `/metrics`; `/admin/...` has a key of its own;
+    - the response's status at `scope["state"]["status"]` for the layers outside (telemetry);
+    - with `[server] access_log = true`, the access log line once the request is over (`access_line`).
+
+    (One middleware rather than three: each pure-ASGI layer costs every request a few microseconds.)"""
+
+    def __init__(self, app: ASGIApp, current: Callable[[], Current], observer: Observer,
+                 reshape: Mapping[str, Reshape] | None = None) -> None:
         self.app = app
+        self.current = current
+        self.observer = observer
+        self.reshape = dict(reshape or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -36,10 +61,12 @@ class RequestIdMiddleware:
             return
         state = scope.setdefault("state", {})
         request_id = b""
+        credentials: list[tuple[bytes, bytes]] = []
         for name, value in scope["headers"]:
             if name == b"x-request-id":
                 request_id = value if _SAFE_ID.match(value) else b""
-                break
+            elif name == b"authorization" or name == b"x-api-key":
+                credentials.append((name, value))
         if not request_id:
             # Unique, not secret: getrandbits avoids uuid4's os.urandom syscall on every request.
             request_id = b"%032x" % random.getrandbits(128)
@@ -51,41 +78,25 @@ class RequestIdMiddleware:
                 state["status"] = message["status"]
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
-
-
-Reshape = Callable[[int, dict[str, Any]], dict[str, Any]]  # (status, OpenAI error body) -> another API's
-
-
-class AccessMiddleware:
-    """With gateway keys configured, lets a `/v1/...` request through only with a known key (`Authorization:
-    Bearer` or `x-api-key`), and leaves the caller at `scope["state"]["caller"]` for the endpoint (allow-list,
-    limits, the key's name on telemetry). Every other request gets 401 `invalid_api_key` in OpenAI's shape, or
-    in the shape `reshape` gives for its path (Anthropic's on `/v1/messages`). Not `/healthz`, `/readyz` or
-    `/metrics`; `/admin/...` has its own key."""
-
-    def __init__(self, app: ASGIApp, access: Callable[[], Access], observer: Observer,
-                 reshape: Mapping[str, Reshape] | None = None) -> None:
-        self.app = app
-        self.access = access
-        self.observer = observer
-        self.reshape = dict(reshape or {})
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
-            await self.app(scope, receive, send)
+        current = self.current()
+        app = self.app
+        if not current.access.open and scope["path"].startswith("/v1/"):
+            caller = current.access.authenticate(credentials)
+            if caller is None:
+                app = self._refuse
+            else:
+                state["caller"] = caller
+        if not current.config.server.access_log:
+            await app(scope, receive, send_with_id)
             return
-        access = self.access()
-        if access.open:
-            await self.app(scope, receive, send)
-            return
-        caller = access.authenticate(scope["headers"])
-        state = scope.setdefault("state", {})
-        if caller is not None:
-            state["caller"] = caller
-            await self.app(scope, receive, send)
-            return
-        state["refused"] = "invalid_api_key"
+        started = time.monotonic()
+        try:
+            await app(scope, receive, send_with_id)
+        finally:
+            _access_log.info("%s", access_line(scope, time.monotonic() - started))
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["state"]["refused"] = "invalid_api_key"
         self.observer.request_refused("invalid_api_key", None, None)
         error = AuthenticationError(
             "Missing or unknown gateway key. Send the key this gateway's operator gave you as "
@@ -96,31 +107,13 @@ class AccessMiddleware:
         await JSONResponse(body, error.status, {"www-authenticate": "Bearer"})(scope, receive, send)
 
 
-class AccessLogMiddleware:
+def access_line(scope: Scope, seconds: float) -> str:
     """`[server] access_log = true`: one line per request on the `gateway.access` logger, after its last byte:
 
         127.0.0.1:50412 "POST /v1/chat/completions HTTP/1.1" 200 35ms key=team-a route=gpt-4o-mini
             target=openai-main/gpt-4o-mini tokens=12/34 cost=$0.000022 cache=miss attempts=1 req=5f2c...
 
-    (one line; wrapped here). The gateway key's name, never the key. Read from what the endpoint and the
-    middleware inside left in the request's state."""
-
-    def __init__(self, app: ASGIApp, enabled: Callable[[], bool]) -> None:
-        self.app = app
-        self.enabled = enabled
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.enabled():
-            await self.app(scope, receive, send)
-            return
-        started = time.monotonic()
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            _access_log.info("%s", access_line(scope, time.monotonic() - started))
-
-
-def access_line(scope: Scope, seconds: float) -> str:
+    (one line; wrapped here). The gateway key's name, never the key."""
     state = scope.get("state") or {}
     client = scope.get("client")
     where = f"{client[0]}:{client[1]}" if client else "-"

@@ -18,11 +18,20 @@ from starlette.types import Receive, Scope, Send
 class EventStreamResponse:
     media_type = b"text/event-stream"
 
-    def __init__(self, chunks: AsyncIterator[bytes], headers: Mapping[str, str], status_code: int = 200) -> None:
+    def __init__(
+        self,
+        chunks: AsyncIterator[bytes],
+        headers: Mapping[str, str],
+        raw: list[tuple[bytes, bytes]] | None = None,
+        status_code: int = 200,
+    ) -> None:
+        """`raw`: more headers, already as (lower-case name, value) bytes."""
         self.chunks = chunks
         self.status_code = status_code
         self.raw_headers = [(b"content-type", self.media_type)]
         self.raw_headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+        if raw:
+            self.raw_headers += raw
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         sender = asyncio.current_task()

@@ -11,6 +11,7 @@ import pytest
 
 from gateway.app import create_app
 from gateway.config import parse_config
+from tests.cache.redis_server import RedisServer, answers
 from tests.fakes.openai_compat import FakeOpenAI
 from tests.support import RunningServer, run_server
 
@@ -108,3 +109,30 @@ model = "{model}"
   model = "upstream-model"
   weight = 0.000001
 """
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A Redis of the test run's own (a redis-server on a free port); else one already on 6379; else skip."""
+    if RedisServer.available():
+        server = RedisServer().start()
+        try:
+            yield server.url
+        finally:
+            server.stop()
+    elif answers(6379):
+        yield "redis://127.0.0.1:6379/0"
+    else:
+        pytest.skip("no redis-server: apt-get install redis-server")
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A Redis of this test's own, for tests that kill it."""
+    if not RedisServer.available():
+        pytest.skip("no redis-server binary: apt-get install redis-server")
+    server = RedisServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()

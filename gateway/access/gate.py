@@ -4,17 +4,18 @@ For one request, in this order (the endpoint and the access middleware call thes
 
     caller = access.authenticate(scope["headers"])      # None with keys configured: 401 (middleware.py)
     access.check_model(caller, route)                    # 403 when the key may not ask for it
-    await access.admit(exchange, caller, route, call)    # 429 / 503, or exchange.admission
+    exchange.admission = await access.admit(caller, route, call)   # 429 / 503 (when anything limits it)
     ...the call...
-    observer.request_finished(exchange)                  # Accounting: cost on the exchange and its attempts
-    await access.settle(exchange)                        # tokens corrected, slots freed, spend recorded
+    observer.request_finished(exchange)                  # Accounting: cost on the exchange and its attempts;
+                                                         # a memory store is settled there and then
+    await access.settle(exchange)                        # Redis: tokens corrected, slots freed, spend recorded
 
 With no `[[keys]]` the gateway is open: every call is let in with no key name; route limits still apply.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -48,9 +49,12 @@ class Access:
                 f'The key "{caller.name}" may not call the model "{route.model}". '
                 "Ask the gateway's operator to add it to the key's models.", param="model")
 
-    async def admit(self, exchange: Exchange, caller: Caller | None, route: Route, call: Call) -> None:
+    def admit(self, caller: Caller | None, route: Route, call: Call) -> Coroutine[Any, Any, Admission] | None:
+        """The limits' decision to await when something limits or accounts this request (a key, or a route
+        with limits); None when nothing does. It raises RateLimitedError & co. when the request is refused."""
         if caller is not None or self.limiter.applies(caller, route):
-            exchange.admission = await self.limiter.admit(caller, route, call.operation, call.body)
+            return self.limiter.admit(caller, route, call.operation, call.body)
+        return None
 
     def account(self, exchange: Exchange) -> Usage:
         """What the request used and cost, from its attempts' usage and the answering targets' prices; the
@@ -73,9 +77,16 @@ class Access:
         exchange.usage = Usage(1, input_tokens, output_tokens, cost or 0.0)
         return exchange.usage  # type: ignore[no-any-return]
 
+    def finish(self, exchange: Exchange) -> None:
+        """The request is over: its cost on the exchange, and with a store in this process, settled now."""
+        usage = self.account(exchange)
+        if exchange.admission is not None:
+            self.limiter.settle_now(exchange.admission, usage)
+
     async def settle(self, exchange: Exchange) -> None:
-        admission = exchange.admission
-        if isinstance(admission, Admission) and not admission.settled:
+        """Settle the request's admission (with Redis: a round trip), unless `finish` already did."""
+        admission: Admission | None = exchange.admission
+        if admission is not None and not admission.settled:
             await self.limiter.settle(admission, self.account(exchange))
 
     async def usage_report(self) -> dict[str, Any]:
@@ -112,7 +123,7 @@ class Accounting(Observer):
         self.limits_error = then.limits_error  # type: ignore[method-assign]
 
     def request_finished(self, exchange: Exchange) -> None:
-        self.access.account(exchange)
+        self.access.finish(exchange)
         self.then.request_finished(exchange)
 
 

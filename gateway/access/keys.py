@@ -1,6 +1,7 @@
 """Who is calling: gateway keys looked up by their SHA-256, and which routes each may ask for.
 
-    >>> ring = KeyRing.from_config(parse_config(DEMO + '[[keys]]\\nname = "a"\\nkey = "sk-a"\\nmodels = ["gpt-*"]\\n'))
+    >>> from gateway.config import KeyConfig
+    >>> ring = KeyRing.from_keys([KeyConfig(name="a", key="sk-a", models=["gpt-*"])])
     >>> caller = ring.authenticate([(b"authorization", b"Bearer sk-a")])
     >>> caller.name, caller.allows("gpt-4o"), caller.allows("claude")
     ('a', True, False)
@@ -21,19 +22,15 @@ the operator's routing decision, not the caller's, and what it costs is charged 
 from __future__ import annotations
 
 import fnmatch
-import hashlib
-import hmac
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from hashlib import sha256
+from hmac import compare_digest
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from gateway.config import GatewayConfig, KeyConfig
-
-DEMO = '[[providers]]\nname = "m"\ntype = "mock"\n[[routes]]\nmodel = "gpt-4o"\n[[routes.targets]]\nprovider = "m"\n' \
-       'model = "x"\n[[routes]]\nmodel = "claude"\n[[routes.targets]]\nprovider = "m"\nmodel = "y"\n'
-
 
 @dataclass(frozen=True, slots=True)
 class Caller:
@@ -81,12 +78,16 @@ class KeyRing:
 
     @classmethod
     def from_config(cls, config: GatewayConfig) -> KeyRing:
+        return cls.from_keys(config.keys)
+
+    @classmethod
+    def from_keys(cls, keys: Iterable[KeyConfig]) -> KeyRing:
         callers: dict[bytes, Caller] = {}
-        for key in config.keys:
+        for key in keys:
             if key.key_sha256:
                 digest = bytes.fromhex(key.key_sha256)
             elif key.key:
-                digest = _digest(key.key.encode())
+                digest = sha256(key.key.encode()).digest()
             else:
                 continue  # an empty key (an unset ${VAR}) never matches; `gateway check` warns
             callers[digest] = Caller.from_config(key)
@@ -107,23 +108,14 @@ class KeyRing:
                 token = value
             else:
                 continue
-            caller = self._lookup(token.strip())
-            if caller is not None:
-                return caller
+            token = token.strip()
+            if not token:
+                continue
+            digest = sha256(token).digest()
+            for stored, caller in self._by_prefix.get(digest[:8], ()):
+                if compare_digest(stored, digest):
+                    return caller
         return None
-
-    def _lookup(self, token: bytes) -> Caller | None:
-        if not token:
-            return None
-        digest = _digest(token)
-        for stored, caller in self._by_prefix.get(digest[:8], ()):
-            if hmac.compare_digest(stored, digest):
-                return caller
-        return None
-
-
-def _digest(key: bytes) -> bytes:
-    return hashlib.sha256(key).digest()
 
 
 def _wild(pattern: str) -> bool:

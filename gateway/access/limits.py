@@ -17,10 +17,10 @@ Budget periods are calendar periods in UTC: `day`, `month`, or `total` (never re
 from __future__ import annotations
 
 import math
-import secrets
+import random
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import quote
@@ -32,6 +32,9 @@ from gateway.state import LimitStore, Rate, RateState, Slot, StateUnavailableErr
 
 MINUTE = 60.0
 KEEP_S = {"day": 40 * 86400.0, "month": 400 * 86400.0, "total": 0.0}  # how long Redis keeps a period's spend
+
+
+_NO_HEADERS: tuple[tuple[bytes, bytes], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +49,7 @@ class Period:
 def period(kind: str, now: float) -> Period:
     """
     >>> period("month", 1796428800.0).id, period("day", 1796428800.0).end.isoformat()
-    ('month:2026-12', '2026-12-05T00:00:00+00:00')
+    ('month:2026-12', '2026-12-06T00:00:00+00:00')
     """
     moment = datetime.fromtimestamp(now, UTC)
     if kind == "day":
@@ -59,20 +62,29 @@ def period(kind: str, now: float) -> Period:
     return Period("total", None, None)
 
 
-@dataclass(slots=True)
 class Admission:
-    """A request let in: what it took, to give back or correct when it ends."""
+    """A request let in: what it took, to give back or correct when it ends (`rates` and `slots`), where its
+    spend goes (`ledger`, kept `keep_s` in Redis), and the x-ratelimit-* `headers` for its answer."""
 
-    caller: Caller | None
-    route: str
-    lease: str
-    rates: tuple[Rate, ...] = ()
-    slots: tuple[Slot, ...] = ()
-    states: tuple[RateState, ...] = ()
-    ledger: str | None = None
-    keep_s: float = 0.0
-    settled: bool = False
-    headers: dict[str, str] = field(default_factory=dict)
+    __slots__ = ("lease", "ledger", "keep_s", "rates", "slots", "tpm", "headers", "settled")
+
+    def __init__(self, lease: str, ledger: str | None = None, keep_s: float = 0.0, rates: tuple[Rate, ...] = (),
+                 slots: tuple[Slot, ...] = (), tpm: tuple[int, ...] = (),
+                 headers: Sequence[tuple[bytes, bytes]] = _NO_HEADERS) -> None:
+        self.lease, self.ledger, self.keep_s = lease, ledger, keep_s
+        self.rates, self.slots, self.tpm = rates, slots, tpm  # tpm: which of `rates` count tokens
+        self.headers = headers
+        self.settled = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What limits one (caller, route) pair: made once per config, not per request."""
+
+    rates: tuple[Rate, ...]  # rpm rates as they are (cost 1); tpm rates get the request's estimate as cost
+    tpm: tuple[int, ...]  # which of `rates` count tokens
+    slots: tuple[Slot, ...]
+    asks: bool  # whether the store must be asked at all (any rate, slot or budget)
 
 
 class Limiter:
@@ -88,6 +100,14 @@ class Limiter:
         self.prefix = prefix
         self.on_backend_error = on_backend_error
         self.clock = clock  # wall clock: budget periods
+        self._plans: dict[tuple[str | None, str], _Plan] = {}
+        # (key name, period kind) -> (start, end, ledger, period): made again only when the period changed
+        self._ledgers: dict[tuple[str, str], tuple[float, float, str, Period]] = {}
+        self._random = random.Random()
+        # A store in this process decides and records synchronously (`decide`, `record`): the limiter calls
+        # those directly, which saves a coroutine per request on the path the memory backend serves.
+        self._decide = getattr(store, "decide", None)
+        self._record = getattr(store, "record", None)
 
     def applies(self, caller: Caller | None, route: Route) -> bool:
         """Whether anything limits this request (if not, the store is never asked)."""
@@ -96,13 +116,29 @@ class Limiter:
         return caller is not None and (caller.limited or caller.budget_usd is not None)
 
     def ledger(self, name: str, kind: str, now: float | None = None) -> tuple[str, Period]:
-        found = period(kind, self.clock() if now is None else now)
-        return f"{self.prefix}spend:{found.id}:{quote(name, safe='')}", found
+        """The ledger of a key's spend in the period `now` is in (made once per period)."""
+        now = self.clock() if now is None else now
+        cached = self._ledgers.get((name, kind))
+        if cached is not None and cached[0] <= now < cached[1]:
+            return cached[2], cached[3]
+        found = period(kind, now)
+        ledger = f"{self.prefix}spend:{found.id}:{quote(name, safe='')}"
+        start = -math.inf if found.start is None else found.start.timestamp()
+        self._ledgers[(name, kind)] = (start, math.inf if found.end is None else found.end.timestamp(), ledger, found)
+        return ledger, found
 
     async def admit(self, caller: Caller | None, route: Route, operation: str, body: Mapping[str, Any]) -> Admission:
         """Let the request in, or raise RateLimitedError / BudgetExceededError / LimitsUnavailableError."""
-        rates, slots = self._limits(caller, route, operation, body)
-        lease = secrets.token_hex(8)
+        plan = self._plans.get((caller.name if caller is not None else None, route.model)) or self._plan(caller, route)
+        rates = plan.rates
+        if plan.tpm:
+            tokens = estimate_tokens(operation, body)
+            costed = list(rates)
+            for i in plan.tpm:
+                rate = rates[i]
+                costed[i] = Rate(rate.key, rate.limit, rate.period_s, tokens, True)
+            rates = tuple(costed)
+        lease = f"{self._random.getrandbits(64):016x}" if plan.slots else ""  # unique, not secret
         budget: tuple[str, float] | None = None
         ledger, found, keep = None, None, 0.0
         if caller is not None:
@@ -110,36 +146,61 @@ class Limiter:
             keep = KEEP_S[caller.budget_period]
             if caller.budget_usd is not None:
                 budget = (ledger, caller.budget_usd)
-        if not rates and not slots and budget is None:
-            return Admission(caller, route.model, lease, ledger=ledger, keep_s=keep)  # spend recorded, nothing asked
+        if not plan.asks:
+            return Admission(lease, ledger, keep)  # spend recorded, nothing asked
         try:
-            verdict = await self.store.admit(rates, slots, lease, budget)
+            if self._decide is not None:  # a store in this process: no coroutine per request
+                verdict = self._decide(rates, plan.slots, lease, budget)
+            else:
+                verdict = await self.store.admit(rates, plan.slots, lease, budget)
         except StateUnavailableError:
             if self.on_backend_error == "closed":
                 raise LimitsUnavailableError(
                     "Limits cannot be checked right now (their store is unavailable), and this gateway refuses "
                     "calls meanwhile ([limits] on_backend_error = \"closed\"). Try again shortly."
                 ) from None
-            return Admission(caller, route.model, lease, ledger=ledger, keep_s=keep)  # open: let in, unlimited
+            # open: let in, unlimited. The slots go along so that settling frees them, in case the store
+            # did take them after all (a Redis that was slow, not down, runs the command late).
+            return Admission(lease, ledger, keep, slots=plan.slots)
         if verdict.refused is not None:
-            raise self._refusal(verdict, caller, route, rates, slots, found)
-        admission = Admission(caller, route.model, lease, rates, slots, verdict.rates, ledger, keep)
-        admission.headers = rate_headers(rates, verdict.rates)
-        return admission
+            raise self._refusal(verdict, caller, route, rates, plan.slots, found)
+        return Admission(lease, ledger, keep, rates, plan.slots, plan.tpm,
+                         rate_headers(rates, verdict.rates) if rates else _NO_HEADERS)
+
+    @property
+    def local(self) -> bool:
+        """Whether the store is in this process (settling then needs no await)."""
+        return self._record is not None
+
+    def settle_now(self, admission: Admission, usage: Usage) -> None:
+        """`settle` for a store in this process, synchronously (Accounting does it as the request finishes)."""
+        if self._record is not None and not admission.settled:
+            admission.settled = True
+            if admission.tpm or admission.slots:
+                self._record(*self._settlement(admission, usage))
+            elif admission.ledger is not None:
+                self._record((), (), "", (admission.ledger, usage, admission.keep_s))
 
     async def settle(self, admission: Admission, usage: Usage) -> None:
         """The call ended: correct the token estimate, free the slots, add the spend. Once per admission."""
         if admission.settled:
             return
         admission.settled = True
-        tokens = usage.input_tokens + usage.output_tokens
-        corrections = tuple(Rate(r.key, r.limit, r.period_s, tokens - r.cost)
-                            for r in admission.rates if r.key.endswith(":tpm") and tokens != r.cost)
-        spend = None if admission.ledger is None else (admission.ledger, usage, admission.keep_s)
         try:
-            await self.store.settle(corrections, admission.slots, admission.lease, spend)
+            await self.store.settle(*self._settlement(admission, usage))
         except StateUnavailableError:
             pass  # counted and logged by the store's connection; those slots expire after lease_s
+
+    def _settlement(
+        self, admission: Admission, usage: Usage
+    ) -> tuple[tuple[Rate, ...], tuple[Slot, ...], str, tuple[str, Usage, float] | None]:
+        corrections: tuple[Rate, ...] = ()
+        if admission.tpm:
+            tokens = usage.input_tokens + usage.output_tokens
+            corrections = tuple(Rate(r.key, r.limit, r.period_s, tokens - r.cost, True)
+                                for r in (admission.rates[i] for i in admission.tpm) if tokens != r.cost)
+        spend = None if admission.ledger is None else (admission.ledger, usage, admission.keep_s)
+        return corrections, admission.slots, admission.lease, spend
 
     async def usage(self, callers: list[tuple[str, str]]) -> list[tuple[Usage, Period]]:
         """Each (key name, budget period)'s figures in its current period."""
@@ -150,11 +211,9 @@ class Limiter:
 
     # -- helpers ----------------------------------------------------------------------------------------
 
-    def _limits(self, caller: Caller | None, route: Route, operation: str,
-                body: Mapping[str, Any]) -> tuple[tuple[Rate, ...], tuple[Slot, ...]]:
+    def _plan(self, caller: Caller | None, route: Route) -> _Plan:
         rates: list[Rate] = []
         slots: list[Slot] = []
-        tokens: int | None = None
         owners: list[tuple[str, Caller | Route]] = [(f"r:{quote(route.model, safe='')}", route)]
         if caller is not None:
             owners.insert(0, (f"k:{quote(caller.name, safe='')}", caller))
@@ -163,11 +222,14 @@ class Limiter:
             if owner.rpm is not None:
                 rates.append(Rate(f"{name}:rpm", owner.rpm, MINUTE, 1))
             if owner.tpm is not None:
-                tokens = estimate_tokens(operation, body) if tokens is None else tokens
-                rates.append(Rate(f"{name}:tpm", owner.tpm, MINUTE, tokens))
+                rates.append(Rate(f"{name}:tpm", owner.tpm, MINUTE, 0, tpm=True))
             if owner.max_concurrent is not None:
                 slots.append(Slot(f"{name}:conc", owner.max_concurrent))
-        return tuple(rates), tuple(slots)
+        budget = caller is not None and caller.budget_usd is not None
+        plan = _Plan(tuple(rates), tuple(i for i, r in enumerate(rates) if r.tpm), tuple(slots),
+                     bool(rates or slots or budget))
+        self._plans[(caller.name if caller is not None else None, route.model)] = plan
+        return plan
 
     def _refusal(self, verdict: Verdict, caller: Caller | None, route: Route, rates: tuple[Rate, ...],
                  slots: tuple[Slot, ...], found: Period | None) -> RateLimitedError:
@@ -184,10 +246,9 @@ class Limiter:
             error = RateLimitedError(message, type="requests", reason="max_concurrent", retry_after=1.0)
         else:
             rate = next(r for r in rates if r.key == refused)
-            kind = "tpm" if refused.endswith(":tpm") else "rpm"
-            unit = "tokens" if kind == "tpm" else "requests"
+            kind, unit = ("tpm", "tokens") if rate.tpm else ("rpm", "requests")
             wait = verdict.retry_after_s
-            if wait is None and kind == "tpm":
+            if wait is None and rate.tpm:
                 message = (f"Request too large for {who}: about {int(rate.cost)} tokens (prompt and max_tokens) "
                            f"against a limit of {rate.limit} tokens per minute (tpm). Send a shorter prompt or a "
                            "lower max_tokens.")
@@ -195,7 +256,7 @@ class Limiter:
                 message = (f"Rate limit reached for {who}: {rate.limit} {unit} per minute ({kind}). "
                            f"Try again in {duration(wait or 0.0)}.")
             error = RateLimitedError(message, type=unit, reason=kind, retry_after=wait)
-        error.headers.update(rate_headers(rates, verdict.rates))
+        error.headers.update((name.decode(), value.decode()) for name, value in rate_headers(rates, verdict.rates))
         return error
 
 
@@ -216,29 +277,39 @@ def _over_budget(caller: Caller, spent: float, found: Period, now: float) -> Bud
     return error
 
 
-def rate_headers(rates: tuple[Rate, ...], states: tuple[RateState, ...]) -> dict[str, str]:
-    """OpenAI's x-ratelimit-{limit,remaining,reset}-{requests,tokens}, of the tightest limit of each kind."""
-    headers: dict[str, str] = {}
-    for suffix, unit in (("rpm", "requests"), ("tpm", "tokens")):
-        pairs = [(r, s) for r, s in zip(rates, states, strict=False) if r.key.endswith(suffix)]
-        if pairs:
-            rate, state = min(pairs, key=lambda pair: pair[1].remaining / pair[0].limit)
-            headers[f"x-ratelimit-limit-{unit}"] = str(rate.limit)
-            headers[f"x-ratelimit-remaining-{unit}"] = str(state.remaining)
-            headers[f"x-ratelimit-reset-{unit}"] = duration(state.reset_s)
+def rate_headers(rates: tuple[Rate, ...], states: tuple[RateState, ...]) -> list[tuple[bytes, bytes]]:
+    """OpenAI's x-ratelimit-{limit,remaining,reset}-{requests,tokens}, of the tightest limit of each kind
+    (the key's or the route's), as raw header pairs."""
+    requests: tuple[Rate, RateState] | None = None
+    tokens: tuple[Rate, RateState] | None = None
+    for rate, state in zip(rates, states, strict=False):
+        if rate.tpm:
+            if tokens is None or state.remaining * tokens[0].limit < tokens[1].remaining * rate.limit:
+                tokens = (rate, state)
+        elif requests is None or state.remaining * requests[0].limit < requests[1].remaining * rate.limit:
+            requests = (rate, state)
+    headers: list[tuple[bytes, bytes]] = []
+    if requests is not None:
+        headers += [(b"x-ratelimit-limit-requests", b"%d" % requests[0].limit),
+                    (b"x-ratelimit-remaining-requests", b"%d" % requests[1].remaining),
+                    (b"x-ratelimit-reset-requests", duration(requests[1].reset_s).encode())]
+    if tokens is not None:
+        headers += [(b"x-ratelimit-limit-tokens", b"%d" % tokens[0].limit),
+                    (b"x-ratelimit-remaining-tokens", b"%d" % tokens[1].remaining),
+                    (b"x-ratelimit-reset-tokens", duration(tokens[1].reset_s).encode())]
     return headers
 
 
 def duration(seconds: float) -> str:
     """As OpenAI writes them: 20ms, 8.64s, 6m0s.
 
-    >>> duration(0.02), duration(8.6412), duration(360.4)
-    ('20ms', '8.64s', '6m0s')
+    >>> duration(0.02), duration(8.6412), duration(360.4), duration(7322)
+    ('20ms', '8.64s', '6m0s', '2h2m2s')
     """
     if seconds < 1:
         return f"{max(0, round(seconds * 1000))}ms"
-    if seconds < 60:
-        return f"{float(f'{seconds:.3g}'):g}s"
+    if seconds < 59.95:
+        return f"{seconds:.3g}s"
     minutes, rest = divmod(int(seconds), 60)
     if minutes < 60:
         return f"{minutes}m{rest}s"

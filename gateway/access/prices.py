@@ -5,7 +5,7 @@ the upstream model's entry in `prices.toml` (the built-in table, dated, for well
 the built-in `mock` provider is free. A target with neither has no price: its calls cost nothing that can be
 counted, and `gateway check` refuses a budget that could reach it.
 
-    >>> Price(0.15, 0.60, 0.075).cost(input_tokens=1000, output_tokens=500, cached_tokens=400)
+    >>> round(Price(0.15, 0.60, 0.075).cost(input_tokens=1000, output_tokens=500, cached_tokens=400), 9)
     0.00042
     >>> TABLE.find("gpt-4o-mini-2024-07-18")
     Price(input=0.15, output=0.6, cached_input=0.075)
@@ -42,8 +42,7 @@ class Price:
     def cost(self, input_tokens: int, output_tokens: int, cached_tokens: int = 0) -> float:
         cached = min(max(cached_tokens, 0), input_tokens)
         cached_rate = self.input if self.cached_input is None else self.cached_input
-        total = (input_tokens - cached) * self.input + cached * cached_rate + output_tokens * self.output
-        return round(total / 1_000_000, 12)  # no float dust such as 0.00042000000000000004
+        return ((input_tokens - cached) * self.input + cached * cached_rate + output_tokens * self.output) / 1e6
 
 
 FREE = Price(0.0, 0.0)

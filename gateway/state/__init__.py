@@ -30,8 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     from gateway.config import LimitsConfig
@@ -39,27 +38,29 @@ if TYPE_CHECKING:
 EPSILON = 1e-9  # float slack: exactly `limit` requests fit in a burst
 
 
-@dataclass(frozen=True, slots=True)
-class Rate:
+# NamedTuples, not frozen dataclasses: one of each is made per request, and a frozen dataclass's __init__
+# costs several times a tuple's.
+
+
+class Rate(NamedTuple):
     """One GCRA limit on `key`: `limit` units per `period_s`; this request takes `cost` units (negative in a
-    correction: tokens given back)."""
+    correction: tokens given back). `tpm`: the units are tokens, estimated before the call."""
 
     key: str
     limit: int
     period_s: float
     cost: float
+    tpm: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Slot:
+class Slot(NamedTuple):
     """A limit on calls in flight on `key`."""
 
     key: str
     limit: int
 
 
-@dataclass(frozen=True, slots=True)
-class RateState:
+class RateState(NamedTuple):
     """After a decision: units left now, seconds until the limit is whole again, and for a refusal how long
     until this request would fit (None: never, it is larger than the limit)."""
 
@@ -68,24 +69,22 @@ class RateState:
     retry_after_s: float | None = 0.0
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
+class Verdict(NamedTuple):
     refused: str | None  # None: let in; else the key of the Rate or Slot that refused, or "budget"
     rates: tuple[RateState, ...]  # one per Rate asked about, in order
     retry_after_s: float | None = None  # for a refusal by rates: when all of them would let it in
     spent_usd: float | None = None  # with a budget: the spend in the period so far
 
 
-@dataclass(frozen=True, slots=True)
-class Usage:
-    """One gateway key's figures in one budget period."""
+class Usage(NamedTuple):
+    """One gateway key's figures in one budget period (`plus` adds two; `+` would join the tuples)."""
 
     requests: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0
 
-    def __add__(self, other: Usage) -> Usage:
+    def plus(self, other: Usage) -> Usage:
         return Usage(self.requests + other.requests, self.input_tokens + other.input_tokens,
                      self.output_tokens + other.output_tokens, self.cost_usd + other.cost_usd)
 
@@ -128,8 +127,10 @@ def gcra(tat: float, now: float, rate: Rate) -> tuple[bool, float, RateState]:
     over = new - now - rate.period_s
     if over > EPSILON:
         retry = None if rate.cost > rate.limit else over
-        return False, tat, RateState(_units(rate.period_s - (base - now), interval), base - now, retry)
-    return True, new, RateState(_units(rate.period_s - (new - now), interval), new - now)
+        room = (rate.period_s - (base - now)) / interval + EPSILON
+        return False, tat, RateState(max(0, math.floor(room)), base - now, retry)
+    room = (rate.period_s - (new - now)) / interval + EPSILON
+    return True, new, RateState(max(0, math.floor(room)), new - now)
 
 
 def corrected(tat: float, now: float, rate: Rate) -> float:
@@ -137,9 +138,6 @@ def corrected(tat: float, now: float, rate: Rate) -> float:
     than whole."""
     return max(max(tat, now) + rate.cost * rate.period_s / rate.limit, now)
 
-
-def _units(room_s: float, interval: float) -> int:
-    return max(0, math.floor(room_s / interval + EPSILON))
 
 
 def build_limit_store(config: LimitsConfig, on_error: Callable[[str], None] = lambda kind: None) -> LimitStore:

@@ -25,6 +25,8 @@ log = logging.getLogger("gateway.limits")
 
 
 class MemoryLimits:
+    """`admit` and `settle` are `decide` and `record`, which the limiter calls directly (no I/O here)."""
+
     name = "memory"
 
     def __init__(self, spend: SpendFile | None = None, *, clock: Callable[[], float] = time.monotonic) -> None:
@@ -41,7 +43,7 @@ class MemoryLimits:
                budget: tuple[str, float] | None) -> Verdict:
         spent = None
         if budget is not None:
-            spent = self.spend.get(budget[0]).cost_usd
+            spent = self.spend.cost(budget[0])
             if spent >= budget[1]:
                 return Verdict("budget", (), spent_usd=spent)
         now, tats = self.clock(), self.tats
@@ -69,6 +71,10 @@ class MemoryLimits:
 
     async def settle(self, corrections: Sequence[Rate], slots: Sequence[Slot], lease: str,
                      spend: tuple[str, Usage, float] | None) -> None:
+        self.record(corrections, slots, lease, spend)
+
+    def record(self, corrections: Sequence[Rate], slots: Sequence[Slot], lease: str,
+               spend: tuple[str, Usage, float] | None) -> None:
         now = self.clock()
         for rate in corrections:
             self.tats[rate.key] = corrected(self.tats.get(rate.key, 0.0), now, rate)
@@ -88,29 +94,41 @@ class MemoryLimits:
 
 
 class SpendFile:
-    """Spend per ledger ("name|period"): what the file said at the last sync, plus this process's increments
-    since (`pending`, and `writing` while a thread writes them). `path` None: memory only."""
+    """Spend per ledger ("name|period"): what the file said at the last sync (`synced`), plus this process's
+    increments since (`pending`, and `writing` while a thread writes them). `path` None: memory only.
+    Increments are kept as plain lists and each ledger's total cost as a float: added on every request."""
 
     def __init__(self, path: str | None, flush_s: float = 1.0) -> None:
         self.path = path
         self.flush_s = flush_s
         self.synced: dict[str, Usage] = {}
-        self.pending: dict[str, Usage] = {}
-        self.writing: dict[str, Usage] = {}
+        self.pending: dict[str, list[float]] = {}  # ledger -> [requests, input, output, cost]
+        self.writing: dict[str, list[float]] = {}
+        self.costs: dict[str, float] = {}  # ledger -> total cost: synced + writing + pending
         self._lock = threading.Lock()  # one writer at a time: the flusher, or the final write at shutdown
         self._task: asyncio.Task[None] | None = None
         self._failed = False
 
+    def cost(self, ledger: str) -> float:
+        return self.costs.get(ledger, 0.0)
+
     def get(self, ledger: str) -> Usage:
-        total = self.synced.get(ledger, _ZERO)
-        if ledger in self.writing:
-            total = total + self.writing[ledger]
-        if ledger in self.pending:
-            total = total + self.pending[ledger]
-        return total
+        total = [float(n) for n in self.synced.get(ledger, _ZERO)]
+        for extra in (self.writing.get(ledger), self.pending.get(ledger)):
+            if extra is not None:
+                total = [a + b for a, b in zip(total, extra, strict=True)]
+        return Usage(int(total[0]), int(total[1]), int(total[2]), total[3])
 
     def add(self, ledger: str, usage: Usage) -> None:
-        self.pending[ledger] = self.pending.get(ledger, _ZERO) + usage
+        found = self.pending.get(ledger)
+        if found is None:
+            self.pending[ledger] = [usage[0], usage[1], usage[2], usage[3]]
+        else:
+            found[0] += usage[0]
+            found[1] += usage[1]
+            found[2] += usage[2]
+            found[3] += usage[3]
+        self.costs[ledger] = self.costs.get(ledger, 0.0) + usage[3]
 
     async def start(self) -> None:
         """Read the file's totals (it is made at the first spend: an open gateway writes no file)."""
@@ -120,6 +138,7 @@ class SpendFile:
                     self.synced = self._sync({})
                 except (sqlite3.Error, OSError) as exc:
                     self._report(exc)
+                self._recount()
             self._task = asyncio.get_running_loop().create_task(self._flush_forever())
 
     async def flush(self) -> None:
@@ -128,15 +147,18 @@ class SpendFile:
             return
         if not self.pending and not Path(self.path).exists():
             return
-        self.writing, self.pending = {**self.pending}, {}
+        self.writing, self.pending = self.pending, {}
         try:
             self.synced = await asyncio.to_thread(self._sync, self.writing)
         except (sqlite3.Error, OSError) as exc:
-            for ledger, usage in self.writing.items():  # kept, and tried again at the next flush
-                self.add(ledger, usage)
+            for ledger, figures in self.writing.items():  # kept, and tried again at the next flush
+                found = self.pending.setdefault(ledger, [0, 0, 0, 0.0])
+                for i, value in enumerate(figures):
+                    found[i] += value
             self._report(exc)
         finally:
             self.writing = {}
+            self._recount()
 
     async def aclose(self) -> None:
         if self._task is not None:
@@ -152,7 +174,13 @@ class SpendFile:
             await asyncio.sleep(self.flush_s)
             await self.flush()
 
-    def _sync(self, increments: dict[str, Usage]) -> dict[str, Usage]:
+    def _recount(self) -> None:
+        costs = {ledger: usage.cost_usd for ledger, usage in self.synced.items()}
+        for ledger, figures in self.pending.items():
+            costs[ledger] = costs.get(ledger, 0.0) + figures[3]
+        self.costs = costs
+
+    def _sync(self, increments: dict[str, list[float]]) -> dict[str, Usage]:
         assert self.path is not None
         with self._lock:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -168,8 +196,7 @@ class SpendFile:
                         "requests = requests + excluded.requests, input_tokens = input_tokens + excluded.input_tokens,"
                         " output_tokens = output_tokens + excluded.output_tokens,"
                         " cost_usd = cost_usd + excluded.cost_usd, updated = excluded.updated",
-                        [(k, u.requests, u.input_tokens, u.output_tokens, u.cost_usd, time.time())
-                         for k, u in increments.items()],
+                        [(k, int(u[0]), int(u[1]), int(u[2]), u[3], time.time()) for k, u in increments.items()],
                     )
                 rows = db.execute("SELECT ledger, requests, input_tokens, output_tokens, cost_usd FROM spend")
                 totals = {row[0]: Usage(*row[1:]) for row in rows}

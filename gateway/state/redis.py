@@ -29,6 +29,10 @@ from gateway.state import Rate, RateState, Slot, StateUnavailableError, Usage, V
 
 T = TypeVar("T")
 
+# Times are microseconds since EPOCH (2025-01-01), not since 1970: a double then still resolves a hundredth
+# of a microsecond, so "remaining" comes out whole even when an interval is no whole number of microseconds.
+EPOCH = 1735689600
+
 # KEYS: rates, slots, [ledger]. ARGV: #rates, #slots, lease, lease_ms, budget ("" for none),
 # then (limit, period_us, cost) per rate, then limit per slot.
 # Returns {refused ("" when let in), spent, wait_us (-1: never), (remaining, reset_us) per rate}.
@@ -41,7 +45,7 @@ if budget ~= '' then
   if tonumber(spent) >= tonumber(budget) then return {'budget', spent, 0} end
 end
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local now = (tonumber(t[1]) - EPOCH) * 1000000 + tonumber(t[2])
 local out = {'', spent, 0}
 local tats = {}
 local refused, wait = '', 0
@@ -59,7 +63,7 @@ for i = 1, nr do
   else
     tats[i] = new
   end
-  out[#out + 1] = math.floor((period - (new - now)) / interval + 1e-9)
+  out[#out + 1] = math.floor((period - (new - now)) / interval + 1e-6)
   out[#out + 1] = math.floor(new - now)
 end
 if refused == '' then
@@ -91,7 +95,7 @@ return out
 SETTLE = """
 local nr, ns, lease = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local now = (tonumber(t[1]) - EPOCH) * 1000000 + tonumber(t[2])
 for i = 1, nr do
   local at = 3 + 3 * (i - 1)
   local limit, period, cost = tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3])
@@ -188,8 +192,8 @@ class RedisLimits:
     def __init__(self, connection: RedisConnection, *, lease_s: float = 600.0) -> None:
         self.connection = connection
         self.lease_ms = max(1, int(lease_s * 1000))
-        self._admit = connection.client.register_script(ADMIT)
-        self._settle = connection.client.register_script(SETTLE)
+        self._admit = connection.client.register_script(ADMIT.replace("EPOCH", str(EPOCH)))
+        self._settle = connection.client.register_script(SETTLE.replace("EPOCH", str(EPOCH)))
 
     async def admit(self, rates: Sequence[Rate], slots: Sequence[Slot], lease: str,
                     budget: tuple[str, float] | None) -> Verdict:

@@ -83,7 +83,7 @@ class ServerSpanMiddleware:
         answer: tuple[bytes, str] | None,
     ) -> tuple[Any, ...]:
         """A `RequestRecord` as plain tuples (records.py), with its `TraceRecord` and `HttpRecord`: the status
-        comes from RequestIdMiddleware, the exchange from the endpoint, both in the scope's state."""
+        comes from EntryMiddleware, the exchange from the endpoint, both in the scope's state."""
         facts = scope.get("state") or _NOTHING
         exchange = facts.get("exchange")
         parent = state.parent

@@ -49,7 +49,7 @@ def format_line(span: ReadableSpan) -> str:
     a: Any = span.attributes or {}
     start, end = span.start_time or 0, span.end_time or 0
     clock = time.strftime("%H:%M:%S", time.localtime(start / 1e9)) + f".{(start // 1_000_000) % 1000:03d}"
-    parts = [clock, span.name]
+    parts = [clock, f"{a[sc.HTTP_METHOD]} {a[sc.URL_PATH]}" if sc.URL_PATH in a and sc.HTTP_METHOD in a else span.name]
     if sc.ROUTE in a:
         where = a[sc.ROUTE] + (f" -> {a[sc.TARGET]}" if sc.TARGET in a else "")
         parts.append(where)

@@ -25,6 +25,7 @@ from tests.support import RunningServer, closed_port, free_port
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 DASHBOARD = DEPLOY / "grafana" / "llm-gateway.json"
 RATE_INTERVAL = "1m"  # what $__rate_interval becomes here: every sample of the test fits in it
+KEYS = ("sk-deploy-team-a-0123456789", "sk-deploy-team-b-0123456789")
 
 
 def load_yaml(name: str) -> Any:
@@ -82,6 +83,7 @@ def test_dashboard_covers_what_the_issue_asks_for() -> None:
                    "gen_ai_server_time_to_first_token_seconds_bucket", "gen_ai_client_token_usage_sum",
                    "gateway_cache_lookups_total", "gateway_failovers_total", 'error_type!=""',
                    "gateway_key_name", "histogram_quantile(0.5", "histogram_quantile(0.95",
+                   "gateway_cost_usd_total", "gateway_requests_refused_total",
                    "gateway_route, gateway_provider"):
         assert needle in text, needle
 
@@ -109,14 +111,19 @@ class Traffic:
             for i in range(2000):
                 if self.stop.is_set():
                     return
-                http.post("/v1/chat/completions", json={"model": "gpt-test", "messages": messages})
-                with http.stream("POST", "/v1/chat/completions",
+                key = {"authorization": f"Bearer {KEYS[i % 2]}"}
+                http.post("/v1/chat/completions", json={"model": "gpt-test", "messages": messages}, headers=key)
+                with http.stream("POST", "/v1/chat/completions", headers=key,
                                  json={"model": "gpt-test", "messages": messages, "stream": True}) as r:
                     r.read()
-                http.post("/v1/chat/completions", json={"model": "two-targets", "messages": messages})
+                http.post("/v1/chat/completions", json={"model": "two-targets", "messages": messages}, headers=key)
                 if i % 3 == 0:
                     self.fake.enqueue(Fail(400))
-                    http.post("/v1/chat/completions", json={"model": "gpt-test", "messages": messages})
+                    http.post("/v1/chat/completions", json={"model": "gpt-test", "messages": messages}, headers=key)
+                    http.post("/v1/chat/completions", json={"model": "gpt-test", "messages": messages},
+                              headers={"authorization": "Bearer sk-not-a-key"})  # refused: invalid_api_key
+                    http.post("/v1/chat/completions", json={"model": "mock-model", "messages": messages},
+                              headers={"authorization": f"Bearer {KEYS[1]}"})  # refused: model_not_allowed
                 self.sent += 1
                 time.sleep(0.05)
 
@@ -177,16 +184,27 @@ def wait_for(check: Any, timeout: float, what: str) -> None:
 
 
 def test_every_dashboard_query_returns_data_from_a_real_prometheus(
-    start_gateway: GatewayFactory, upstream: RunningServer, fake: FakeOpenAI, prometheus: Any
+    start_gateway: GatewayFactory, upstream: RunningServer, fake: FakeOpenAI, prometheus: Any, tmp_path: Path
 ) -> None:
-    gateway = start_gateway(gateway_config(upstream.url, extra=f"""
+    text = gateway_config(upstream.url, extra=f"""
 [telemetry]
 prometheus = true
 [routing]
 failure_threshold = 1
 cooldown_s = 2
+[limits]
+spend_file = "{tmp_path / 'spend'}"
+[[keys]]
+name = "team-a"
+key = "{KEYS[0]}"
+[[keys]]
+name = "team-b"
+key = "{KEYS[1]}"
+models = ["gpt-test", "two-targets"]
 {dead_first_route(closed_port())}
-"""))
+""")
+    gateway = start_gateway(text.replace('model = "upstream-model"\n', 'model = "upstream-model"\n'
+                                         'input_usd_per_mtok = 0.15\noutput_usd_per_mtok = 0.6\n'))
     base = prometheus(f"127.0.0.1:{gateway.port}")
     traffic = Traffic(gateway, fake)
     traffic.thread.start()
@@ -205,4 +223,8 @@ cooldown_s = 2
         values = [float(r["value"][1]) for r in result]
         if not values or not any(math.isfinite(v) for v in values):
             empty.append((title, expr, result))
+        if "by (gateway_key_name" in expr:  # the per-key row shows keys by name
+            names = {r["metric"].get("gateway_key_name") for r in result}
+            assert names & {"team-a", "team-b"} and ("refused" in title.lower() or {"team-a", "team-b"} <= names), (
+                title, result)
     assert not empty, "dashboard queries without data:\n" + "\n".join(map(str, empty))
