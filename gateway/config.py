@@ -327,6 +327,7 @@ def parse_config_with_warnings(text: str, *, source: str = "<config>") -> tuple[
     problems += _cross_references(expanded, warnings)
     if config is not None:
         problems += _budget_problems(config)
+        warnings += _unused_keys(config)
     if problems or config is None:
         raise ConfigError(source, problems)
     return config.model_copy(update={"source": source}), warnings
@@ -465,6 +466,29 @@ def _key_problems(keys: list[dict[str, Any]], route_names: list[str], warnings: 
                 hint = _suggest(name, route_names)
                 problems.append(f'keys[{i}].models[{j}]: no route with model "{name}"{hint}')
     return problems
+
+
+# Keys that only one backend reads: set with the other one, they would do nothing.
+_BACKEND_KEYS = {
+    "cache": {"redis": {"redis_url", "key_prefix", "redis_timeout_s", "redis_retry_s", "lock_wait_s"},
+              "memory": {"max_entries", "max_bytes"}},
+    "limits": {"redis": {"redis_url", "key_prefix", "redis_timeout_s", "redis_retry_s", "on_backend_error",
+                         "lease_s"},
+               "memory": {"spend_file", "spend_flush_s"}},
+}
+
+
+def _unused_keys(config: GatewayConfig) -> list[str]:
+    """Warnings for keys set in [cache] or [limits] that the chosen backend does not read."""
+    warnings = []
+    for section, by_backend in _BACKEND_KEYS.items():
+        table: CacheConfig | LimitsConfig = getattr(config, section)
+        for backend, names in by_backend.items():
+            if table.backend != backend and table.backend != "none":
+                for name in sorted(names & table.model_fields_set):
+                    warnings.append(f'{section}.{name}: only read with backend = "{backend}"; it does nothing with '
+                                    f'backend = "{table.backend}"')
+    return warnings
 
 
 def _budget_problems(config: GatewayConfig) -> list[str]:

@@ -10,6 +10,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import httpx
 import openai
 import pytest
@@ -175,8 +176,8 @@ async def test_a_stream_holds_its_slot_until_it_ends_or_its_client_leaves(
         fake.enqueue(SlowTokens(0.2))
         async with http.stream("POST", "/v1/chat/completions", json=body) as first:
             assert first.status_code == 200
-            async for _ in first.aiter_lines():
-                break  # the stream is under way
+            lines = first.aiter_lines()  # held: an abandoned line iterator, once collected, closes the stream
+            assert (await anext(lines)).startswith("data: ")  # the stream is under way
             busy = await http.post("/v1/chat/completions", json=body)
             assert busy.status_code == 429 and busy.json()["error"]["code"] == "rate_limit_exceeded"
         # the client left mid-stream: the slot comes back
@@ -297,3 +298,17 @@ def test_usage_needs_the_admin_key_and_lists_every_key(servers: ExitStack, upstr
     assert keys["limited"]["requests"] == 0 and keys["limited"]["budget_usd"] is None
     assert keys["other"]["requests"] == 1 and keys["other"]["cost_usd"] == pytest.approx(CALL_USD)
     assert keys["other"]["budget_period"] == "month" and keys["other"]["resets_at"] == "2027-01-01T00:00:00Z"
+
+
+def test_the_anthropic_sdk_sees_its_own_rate_limit_error(
+    servers: ExitStack, upstream: RunningServer, tmp_path: Path
+) -> None:
+    server = start(servers, limits_config(upstream.url, tmp_path / "spend", key="rpm = 1"))
+    with anthropic.Anthropic(base_url=server.url, api_key=KEY, max_retries=0) as client:
+        raw = client.messages.with_raw_response.create(model="gpt-test", max_tokens=20, messages=USER)
+        assert raw.headers["x-ratelimit-remaining-requests"] == "0"
+        with pytest.raises(anthropic.RateLimitError) as info:
+            client.messages.create(model="gpt-test", max_tokens=20, messages=USER)
+    assert info.value.body["error"]["type"] == "rate_limit_error"  # type: ignore[index]
+    assert "1 requests per minute (rpm)" in info.value.body["error"]["message"]  # type: ignore[index]
+    assert int(info.value.response.headers["retry-after"]) >= 1

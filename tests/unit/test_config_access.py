@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import pytest
 
-from gateway.config import ConfigError, parse_config, parse_config_with_warnings
+from gateway.config import ConfigError, load_config, parse_config, parse_config_with_warnings
 from gateway.routing.table import RouteTable
 
 BASE = """
@@ -285,3 +286,22 @@ def test_every_problem_comes_back_at_once() -> None:
     found = problems(key('key = "k"\nrpm = 0') + key(f'key = "j"\nkey_sha256 = "{"0" * 64}"', "b")
                      + route("tpm = 0") + '[limits]\nlease_s = -1\n')
     assert sorted(p.split(":")[0] for p in found) == ["keys[0].rpm", "keys[1]", "limits.lease_s", "routes[4].tpm"]
+
+
+def test_keys_the_chosen_backend_does_not_read_are_warned_about() -> None:
+    _, warnings = parse_config_with_warnings(
+        BASE + '[limits]\nredis_url = "redis://h:6379/0"\nlease_s = 30\nspend_file = "s.db"\n'
+        '[cache]\nbackend = "redis"\nmax_entries = 5\nlock_wait_s = 1\n')
+    assert warnings == [
+        'cache.max_entries: only read with backend = "memory"; it does nothing with backend = "redis"',
+        'limits.lease_s: only read with backend = "redis"; it does nothing with backend = "memory"',
+        'limits.redis_url: only read with backend = "redis"; it does nothing with backend = "memory"',
+    ]
+    _, quiet = parse_config_with_warnings(BASE + '[limits]\nbackend = "redis"\nlease_s = 30\n'
+                                          '[cache]\nmax_entries = 5\n')
+    assert quiet == []
+
+
+def test_the_example_config_checks_without_a_warning() -> None:
+    _, warnings = load_config(Path(__file__).resolve().parents[2] / "config.example.toml")
+    assert warnings == []
