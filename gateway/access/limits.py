@@ -280,6 +280,11 @@ def _over_budget(caller: Caller, spent: float, found: Period, now: float) -> Bud
 def rate_headers(rates: tuple[Rate, ...], states: tuple[RateState, ...]) -> list[tuple[bytes, bytes]]:
     """OpenAI's x-ratelimit-{limit,remaining,reset}-{requests,tokens}, of the tightest limit of each kind
     (the key's or the route's), as raw header pairs."""
+    if len(rates) == 1 and states:  # one limit: the common case, no comparing
+        unit = b"tokens" if rates[0].tpm else b"requests"
+        return [(b"x-ratelimit-limit-" + unit, b"%d" % rates[0].limit),
+                (b"x-ratelimit-remaining-" + unit, b"%d" % states[0].remaining),
+                (b"x-ratelimit-reset-" + unit, duration(states[0].reset_s).encode())]
     requests: tuple[Rate, RateState] | None = None
     tokens: tuple[Rate, RateState] | None = None
     for rate, state in zip(rates, states, strict=False):

@@ -47,24 +47,22 @@ class MemoryLimits:
             if spent >= budget[1]:
                 return Verdict("budget", (), spent_usd=spent)
         now, tats = self.clock(), self.tats
-        refused: str | None = None
-        wait: float | None = 0.0
         states: list[RateState] = []
-        taken: list[tuple[str, float]] = []
+        refused: str | None = None
         for rate in rates:
-            ok, tat, state = gcra(tats.get(rate.key, 0.0), now, rate)
+            ok, _, state = gcra(tats.get(rate.key, 0.0), now, rate)
             states.append(state)
-            if ok:
-                taken.append((rate.key, tat))
-            else:
-                refused = refused or rate.key
-                wait = None if wait is None or state.retry_after_s is None else max(wait, state.retry_after_s)
-        if refused is None:
-            refused = next((s.key for s in slots if len(self.slots.get(s.key, ())) >= s.limit), None)
-            wait = 1.0
+            if not ok and refused is None:
+                refused = rate.key
         if refused is not None:
-            return Verdict(refused, tuple(states), wait, spent)
-        tats.update(taken)
+            waits = [s.retry_after_s for s in states if s.retry_after_s]
+            never = any(s.retry_after_s is None for s in states)
+            return Verdict(refused, tuple(states), None if never else max(waits, default=0.0), spent)
+        for slot in slots:
+            if len(self.slots.get(slot.key, ())) >= slot.limit:
+                return Verdict(slot.key, tuple(states), 1.0, spent)
+        for rate, state in zip(rates, states, strict=True):
+            tats[rate.key] = now + state.reset_s  # the new TAT: reset_s is how far ahead of now it is
         for slot in slots:
             self.slots.setdefault(slot.key, set()).add(lease)
         return Verdict(None, tuple(states), None, spent)
