@@ -11,10 +11,12 @@ import logging
 import signal
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
 
 import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -87,7 +89,10 @@ def create_app(
     transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
     *,
     clock: Callable[[], float] = time.time,
+    on_admin_reload: Callable[[], None] | None = None,
 ) -> Starlette:
+    """The app. `on_admin_reload`: called after `POST /admin/reload` reloaded this process (with `--workers N`
+    it asks the parent to reload every worker, gateway/supervisor.py)."""
     telemetry = None
     if config.telemetry.exporter != "none" or config.telemetry.prometheus:
         from gateway.telemetry import start_telemetry  # imports opentelemetry only when it is used
@@ -135,19 +140,39 @@ def create_app(
     reloader = Reloader(gateway, providers, rebuild)
     if telemetry is not None:
         telemetry.observer.in_flight = lambda: reloader.gateway.health.in_flight()
-    endpoints = Endpoints(reloader.current, reloader.reload)
+    endpoints = Endpoints(reloader.current, reloader.reload, on_admin_reload)
+
+    def drain_on_sigterm(loop: asyncio.AbstractEventLoop) -> None:
+        """SIGTERM: /readyz answers 503 at once; uvicorn's own handler (stop accepting, let requests in flight
+        finish within shutdown_grace_s) runs after `[server] drain_delay_s`, while load balancers notice."""
+        stop = signal.getsignal(signal.SIGTERM)  # uvicorn's, installed before the lifespan starts
+        if not callable(stop):
+            return
+
+        def on_term(sig: int, frame: Any) -> None:
+            endpoints.draining = True
+            delay = reloader.gateway.config.server.drain_delay_s
+            if delay > 0:
+                loop.call_soon_threadsafe(loop.call_later, delay, stop, sig, frame)
+            else:
+                stop(sig, frame)
+
+        signal.signal(signal.SIGTERM, on_term)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         loop = asyncio.get_running_loop()
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # no signals off the main thread
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError, AttributeError):
+            # (no signals off the main thread, nor SIGHUP on Windows)
             loop.add_signal_handler(signal.SIGHUP, reloader.reload)
+        with contextlib.suppress(ValueError):  # off the main thread (tests): no signal handling
+            drain_on_sigterm(loop)
         watcher = loop.create_task(reloader.watch()) if config.server.watch_config else None
         await reloader.gateway.access.limiter.store.start()
         yield
         if watcher is not None:
             watcher.cancel()
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError, AttributeError):
             loop.remove_signal_handler(signal.SIGHUP)
         await reloader.aclose()
         if reloader.gateway.cache is not None:
@@ -193,6 +218,18 @@ def create_app(
     )
     app.add_middleware(EntryMiddleware, current=reloader.current, observer=observer,
                        reshape={"/v1/messages": to_anthropic_error})
+    if config.server.cors_origins:  # outside the key check: a browser's preflight carries no key
+        app.add_middleware(
+            CORSMiddleware, allow_origins=config.server.cors_origins, allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["authorization", "x-api-key", "content-type", "x-request-id", "cache-control",
+                           "traceparent", "tracestate", "baggage", "anthropic-version", "anthropic-beta",
+                           "x-gateway-target", "x-gateway-timeout-s", "x-gateway-fallbacks", "x-gateway-cache-ttl",
+                           "openai-organization", "openai-project"],
+            expose_headers=["x-request-id", "x-gateway-provider", "x-gateway-attempts", "x-gateway-cache",
+                            "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests",
+                            "x-ratelimit-reset-requests", "x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens",
+                            "x-ratelimit-reset-tokens", "retry-after", "age"],
+            max_age=600)
     if telemetry is not None and telemetry.server_spans is not None:
         from gateway.telemetry import ServerSpanMiddleware
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gateway import __version__
 from gateway.config import ConfigError, GatewayConfig, load_config, load_demo_config
@@ -79,45 +80,70 @@ def _serve(args: argparse.Namespace) -> int:
         print(exc.report(), file=sys.stderr)
         print("The gateway did not start.", file=sys.stderr)
         return 1
-    for warning in warnings:
-        print(f"warning: {warning}", file=sys.stderr)
     server = config.server.model_copy(
         update={k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     )
     config = config.model_copy(update={"server": server})
-    print(banner(config, path, args.workers), flush=True)
+    from gateway import logs
+
+    log_config = logs.configure(server.log_level, server.log_format)
+    for warning in warnings:
+        logging.getLogger("gateway").warning("config: %s", warning)
     import uvicorn  # only to serve: `gateway check` needs nothing but the config models
 
-    options = dict(
+    options: dict[str, Any] = dict(
         host=server.host,
         port=server.port,
         loop="uvloop" if sys.platform != "win32" else "asyncio",
         http="httptools",
-        access_log=False,  # the gateway's own (middleware.AccessLogMiddleware): with key, route, tokens, cost
-        log_level="info",
+        access_log=False,  # the gateway's own (middleware.access_line): with key, route, tokens, cost
+        log_config=log_config,  # one format for uvicorn's lines and ours, in every worker process too
+        log_level=server.log_level,
         timeout_graceful_shutdown=int(server.shutdown_grace_s),
         server_header=False,
     )
-    if args.workers > 1:
+    workers = args.workers
+    if workers > 1:
         os.environ[_WORKER_CONFIG_ENV] = path
-        uvicorn.run("gateway.cli:worker_app", factory=True, workers=args.workers, **options)  # type: ignore[arg-type]
+        uconfig = uvicorn.Config("gateway.cli:worker_app", factory=True, workers=workers, **options)
+    else:
+        uconfig = uvicorn.Config(_single_app(config), **options)
+    try:
+        sock = uconfig.bind_socket()
+    except SystemExit:  # uvicorn logged the OSError ("address already in use")
+        print(f"The gateway did not start: it cannot listen on {server.host}:{server.port}. Stop what uses that "
+              "port, or pass --port (or set [server] port).", file=sys.stderr)
+        return 1
+    print(banner(config, path, workers), flush=True)  # only once the socket is bound
+    if workers > 1:
+        from gateway.supervisor import Supervisor
+
+        Supervisor(uconfig, [sock], lambda: _load(path)).run()
         return 0
+    uvicorn.Server(uconfig).run(sockets=[sock])
+    return 0
+
+
+def _single_app(config: GatewayConfig) -> Starlette:
     from gateway.app import create_app
     from gateway.runtime import tune_gc
 
     app = create_app(config)
     tune_gc()
-    uvicorn.run(app, **options)  # type: ignore[arg-type]
-    return 0
+    return app
 
 
 def worker_app() -> Starlette:
-    """App factory for each `--workers` process: loads the config the parent process chose."""
+    """App factory for each `--workers` process: loads the config the parent process chose. SIGHUP (from the
+    parent, `gateway.supervisor`) reloads it in place; `POST /admin/reload` asks the parent to reload all."""
     from gateway.app import create_app
     from gateway.runtime import tune_gc
+    from gateway.supervisor import tell_supervisor
 
+    if hasattr(signal, "SIGHUP"):  # until the app's lifespan handles it: never the default action (exit)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
     config, _ = _load(os.environ.get(_WORKER_CONFIG_ENV, ""))
-    app = create_app(config)
+    app = create_app(config, on_admin_reload=tell_supervisor)
     tune_gc()
     return app
 

@@ -40,6 +40,12 @@ class ServerConfig(_Strict):
     shutdown_grace_s: float = Field(30.0, ge=0)
     watch_config: bool = False  # reload when the config file changes (SIGHUP and POST /admin/reload always work)
     access_log: bool = False
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["text", "json"] = "text"  # json: one object per line (gateway/logs.py)
+    # On SIGTERM /readyz answers 503 at once; the gateway keeps serving this long (for load balancers to stop
+    # sending), then stops accepting connections and gives requests in flight shutdown_grace_s to finish.
+    drain_delay_s: float = Field(0.0, ge=0)
+    cors_origins: list[str] = []  # browser origins allowed to call the API ("*": any); none: no CORS headers
 
 
 class TelemetryConfig(_Strict):
@@ -178,6 +184,7 @@ class RoutingConfig(RetryConfig):
     cooldown_s: float = Field(10.0, gt=0)  # first cooldown; doubles while probes keep failing
     cooldown_max_s: float = Field(300.0, gt=0)
     latency_decay: float = Field(0.3, gt=0, le=1)  # EWMA weight of the newest latency sample
+    latency_half_life_s: float = Field(30.0, gt=0)  # latency averages fade by half in this time (routing/health.py)
     explore: float = Field(0.05, ge=0, le=1)  # latency strategy: share of requests sent to a random target
 
 

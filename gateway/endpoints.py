@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import os
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -65,9 +66,16 @@ class Gateway:
 
 
 class Endpoints:
-    def __init__(self, current: Callable[[], Gateway], reload: Callable[[], Any] | None = None) -> None:
+    def __init__(
+        self,
+        current: Callable[[], Gateway],
+        reload: Callable[[], Any] | None = None,
+        on_admin_reload: Callable[[], None] | None = None,
+    ) -> None:
         self.current = current
         self._reload = reload
+        self._on_admin_reload = on_admin_reload  # --workers: tell the parent, which reloads every worker
+        self.draining = False  # set when SIGTERM arrives (app.py): /readyz answers 503
         self._background: set[asyncio.Task[None]] = set()
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
@@ -121,13 +129,12 @@ class Endpoints:
         return JSONResponse({"status": "ok"})
 
     async def readyz(self, request: Request) -> Response:
-        """Ready while every route has a target that is not cooling down."""
-        gateway = self.current()
-        stuck = [r.model for r in gateway.table.routes()
-                 if all(gateway.health.cooling(t.key) for t in r.targets)]
-        if stuck:
-            return JSONResponse({"status": "unready", "routes_without_usable_target": stuck}, status_code=503)
-        return JSONResponse({"status": "ready", "routes": len(gateway.table.names())})
+        """Ready to take traffic: the config is loaded and the gateway listens (it answers), and it is not
+        draining (503 from the moment SIGTERM arrives). A provider outage does not make a replica unready:
+        that is per route, at `GET /admin/status`, and every replica would see the same."""
+        if self.draining:
+            return JSONResponse({"status": "draining"}, status_code=503)
+        return JSONResponse({"status": "ready", "routes": len(self.current().table.names())})
 
     async def reload(self, request: Request) -> Response:
         """Reload the config file now; an invalid file is refused and the running config stays."""
@@ -138,6 +145,8 @@ class Endpoints:
         result = self._reload()
         if not result.ok:
             return JSONResponse({"status": "refused", "problems": result.problems}, status_code=400)
+        if self._on_admin_reload is not None:
+            self._on_admin_reload()
         source = self.current().config.source
         return JSONResponse({"status": "reloaded", "warnings": result.warnings, "config": source})
 
@@ -155,7 +164,9 @@ class Endpoints:
             for r in gateway.table.routes()
         }
         cache = gateway.cache.stats() if gateway.cache is not None else {"backend": "none"}
-        return JSONResponse({"config": gateway.config.source, "routes": routes, "cache": cache})
+        stuck = [r.model for r in gateway.table.routes() if all(gateway.health.cooling(t.key) for t in r.targets)]
+        return JSONResponse({"config": gateway.config.source, "process": os.getpid(), "routes": routes,
+                             "routes_without_usable_target": stuck, "cache": cache, "draining": self.draining})
 
     async def purge_cache(self, request: Request) -> Response:
         """Empty the response cache, or one route's entries with `{"route": "<model>"}`."""
@@ -166,6 +177,8 @@ class Endpoints:
         route = body.get("route")
         if route is not None and not isinstance(route, str):
             return error_response(InvalidRequestError("route must be a model name", param="route"), [])
+        if route is not None and gateway.table.get(route) is None:
+            return error_response(_unknown_model(route, gateway.table.names()), gateway.secrets)
         if gateway.cache is None:
             return JSONResponse({"status": "purged", "removed": 0, "backend": "none"})
         removed = await gateway.cache.purge(route)
@@ -228,12 +241,14 @@ class Endpoints:
                                                              pinned=control.pin is not None)):
                 return await self._from_cache(gateway, cache, ticket, route, call, control)
             if call.stream:
-                started = await gateway.dispatcher.open_stream(exchange, route, call, control)
+                async with _WatchClient(request, exchange):  # a client leaving cancels the wait for the first token
+                    started = await gateway.dispatcher.open_stream(exchange, route, call, control)
                 answer = StreamAnswer(gateway.dispatcher, exchange, route, call, control, started, gateway.secrets)
                 answer.on_end = gateway.leave
                 exchange.status = 200
                 return EventStreamResponse(answer.events(), SSE_HEADERS, _answer_headers(exchange, started.attempt))
-            outcome = await gateway.dispatcher.complete(exchange, route, call, control)
+            async with _WatchClient(request, exchange):  # uvicorn would let the handler run on
+                outcome = await gateway.dispatcher.complete(exchange, route, call, control)
             exchange.status = 200
             gateway.observer.request_finished(exchange)
             response = Response(outcome.result.body, media_type="application/json")
@@ -387,6 +402,9 @@ def _unknown_model(model: str, names: list[str]) -> ModelNotFoundError:
 
 
 def _answer_headers(exchange: Exchange, attempt: Attempt | None) -> RawHeaders:
+    """The gateway's headers on an answer. `x-gateway-attempts` counts the upstream attempts made before the
+    headers went out: for a stream, those up to its first content. Attempts that resume a stream cut later
+    are not in it (the headers are gone by then); the SERVER span's `gateway.attempts` counts them all."""
     headers = [(b"x-gateway-attempts", b"%d" % len(exchange.attempts)),
                (b"x-gateway-cache", (exchange.cache or "bypass").encode())]
     if exchange.admission is not None:
@@ -414,3 +432,57 @@ def _error_body(exc: GatewayError, secrets: list[str]) -> dict[str, Any]:
 
 def error_response(exc: GatewayError, secrets: list[str], headers: dict[str, str] | None = None) -> Response:
     return JSONResponse(_error_body(exc, secrets), status_code=exc.status, headers=headers)
+
+
+class _WatchClient:
+    """`async with _WatchClient(request, exchange):` around a wait for the upstream (its answer, or a stream's
+    first content) ends that wait as soon as the client disconnects, rather than when the upstream answers:
+    uvicorn does not cancel a handler whose client left. The wait is cancelled (its attempt ends as
+    cancelled, `client_disconnected`, and no target is blamed) and `_ClientGoneError` is raised instead.
+
+    Like EventStreamResponse's watcher, it waits for `http.disconnect` on `receive()`; it starts only once
+    the body has been read, so it never takes a body message from the handler. uvicorn answers every later
+    `receive()` with `http.disconnect` again, so the response's own watcher still sees it."""
+
+    def __init__(self, request: Request, exchange: Exchange) -> None:
+        self.request, self.exchange = request, exchange
+        self.waiting = asyncio.current_task()
+        self.watcher: asyncio.Task[None] | None = None
+        self.gone = False
+
+    async def __aenter__(self) -> None:
+        if self.request._stream_consumed and self.waiting is not None:
+            self.watcher = asyncio.get_running_loop().create_task(self._watch(self.waiting))
+
+    async def _watch(self, waiting: asyncio.Task[Any]) -> None:
+        try:
+            while (await self.request.receive())["type"] != "http.disconnect":
+                pass  # (only an empty body message could come: the body was read)
+        except Exception:  # a server whose receive() fails here: no watching, the request goes on
+            return
+        self.request._is_disconnected = True  # Starlette's own note of it (Request.is_disconnected)
+        self.gone = True
+        self.exchange.error = "client_disconnected"  # tells the dispatcher why its attempt is cancelled
+        waiting.cancel()
+
+    async def __aexit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if self.watcher is not None:
+            self.watcher.cancel()
+        if self.gone and self.waiting is not None:
+            self.waiting.uncancel()  # our own cancellation, not the server's
+            if kind is not None:
+                raise _ClientGoneError("The client disconnected before the answer began.") from None
+
+
+class _ClientGoneError(UpstreamError):
+    """The client left while the upstream was awaited. Nobody reads the answer (499, as nginx logs it); an
+    UpstreamError for its `kind`, the `error.type` a stream whose client left gets too."""
+
+    status = 499
+    type = "client_disconnected"
+    code = "client_disconnected"
+    retryable = False
+
+    @property
+    def kind(self) -> str:
+        return "client_disconnected"

@@ -44,7 +44,7 @@ class EntryMiddleware:
       shape `reshape` gives for its path (Anthropic's on `/v1/messages`). Not `/healthz`, `/readyz`,
       `/metrics`; `/admin/...` has a key of its own;
     - the response's status at `scope["state"]["status"]` for the layers outside (telemetry);
-    - with `[server] access_log = true`, the access log line once the request is over (`access_line`).
+    - with `[server] access_log = true`, the access log line once the request is over (`access_fields`).
 
     (One middleware rather than three: each pure-ASGI layer costs every request a few microseconds.)"""
 
@@ -93,7 +93,8 @@ class EntryMiddleware:
         try:
             await app(scope, receive, send_with_id)
         finally:
-            _access_log.info("%s", access_line(scope, time.monotonic() - started))
+            fields = access_fields(scope, time.monotonic() - started)
+            _access_log.info("%s", access_line(fields), extra={"fields": fields})
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope["state"]["refused"] = "invalid_api_key"
@@ -107,37 +108,63 @@ class EntryMiddleware:
         await JSONResponse(body, error.status, {"www-authenticate": "Bearer"})(scope, receive, send)
 
 
-def access_line(scope: Scope, seconds: float) -> str:
-    """`[server] access_log = true`: one line per request on the `gateway.access` logger, after its last byte:
-
-        127.0.0.1:50412 "POST /v1/chat/completions HTTP/1.1" 200 35ms key=team-a route=gpt-4o-mini
-            target=openai-main/gpt-4o-mini tokens=12/34 cost=$0.000022 cache=miss attempts=1 req=5f2c...
-
-    (one line; wrapped here). The gateway key's name, never the key."""
+def access_fields(scope: Scope, seconds: float) -> dict[str, Any]:
+    """What the access log says of one request (`[server] access_log = true`), read from what the endpoint
+    and the middleware left in the request's state: the gateway key's name, never the key."""
     state = scope.get("state") or {}
     client = scope.get("client")
-    where = f"{client[0]}:{client[1]}" if client else "-"
-    parts = [where, f'"{scope["method"]} {scope["path"]} HTTP/{scope.get("http_version", "1.1")}"',
-             str(state.get("status", 0)), f"{seconds * 1000:.0f}ms"]
-    caller = state.get("caller")
-    if caller is not None:
-        parts.append(f"key={caller.name}")
+    fields: dict[str, Any] = {
+        "request_id": state.get("request_id"), "client": f"{client[0]}:{client[1]}" if client else None,
+        "method": scope["method"], "path": scope["path"], "status": state.get("status", 0),
+        "latency_ms": round(seconds * 1000, 1),
+    }
+    trace = state.get("trace")  # the telemetry middleware's RequestState, with tracing on
+    if trace is not None:
+        fields["trace_id"], fields["span_id"] = f"{trace.trace_id:032x}", f"{trace.span_id:016x}"
+    if (caller := state.get("caller")) is not None:
+        fields["key"] = caller.name
     if refused := state.get("refused"):
-        parts.append(f"refused={refused}")
+        fields["refused"] = refused
     exchange = state.get("exchange")
     if exchange is not None:
         if exchange.route:
-            parts.append(f"route={exchange.route}")
+            fields["route"] = exchange.route
         if (answered := exchange.answered_by) is not None:
-            parts.append(f"target={answered.target}")
+            fields["target"] = answered.target
+            if answered.first_chunk_at is not None:
+                fields["ttft_ms"] = round((answered.first_chunk_at - exchange.started) * 1000, 1)
         if exchange.usage is not None and (exchange.usage.input_tokens or exchange.usage.output_tokens):
-            parts.append(f"tokens={exchange.usage.input_tokens}/{exchange.usage.output_tokens}")
+            fields["input_tokens"], fields["output_tokens"] = exchange.usage.input_tokens, exchange.usage.output_tokens
         if exchange.cost_usd is not None:
-            parts.append(f"cost=${exchange.cost_usd:.6f}")
+            fields["cost_usd"] = round(exchange.cost_usd, 9)
         if exchange.cache:
-            parts.append(f"cache={exchange.cache}")
-        parts.append(f"attempts={len(exchange.attempts)}")
+            fields["cache"] = exchange.cache
+        fields["attempts"] = len(exchange.attempts)
         if exchange.error:
-            parts.append(f"error={exchange.error}")
-    parts.append(f"req={state.get('request_id', '-')}")
+            fields["error"] = exchange.error
+    return fields
+
+
+def access_line(fields: dict[str, Any]) -> str:
+    """The access log's text line:
+
+        127.0.0.1:50412 "POST /v1/chat/completions" 200 35ms key=team-a route=gpt-4o-mini
+            target=openai-main/gpt-4o-mini ttft=21ms tokens=12/34 cost=$0.000022 cache=miss attempts=1 req=5f2c...
+
+    (one line; wrapped here)."""
+    parts = [fields["client"] or "-", f'"{fields["method"]} {fields["path"]}"', str(fields["status"]),
+             f"{fields['latency_ms']:.0f}ms"]
+    for name, label in (("key", "key"), ("refused", "refused"), ("route", "route"), ("target", "target")):
+        if name in fields:
+            parts.append(f"{label}={fields[name]}")
+    if "ttft_ms" in fields:
+        parts.append(f"ttft={fields['ttft_ms']:.0f}ms")
+    if "output_tokens" in fields:
+        parts.append(f"tokens={fields['input_tokens']}/{fields['output_tokens']}")
+    if "cost_usd" in fields:
+        parts.append(f"cost=${fields['cost_usd']:.6f}")
+    for name in ("cache", "attempts", "error", "trace_id"):
+        if name in fields:
+            parts.append(f"{name}={fields[name]}")
+    parts.append(f"req={fields['request_id'] or '-'}")
     return " ".join(parts)

@@ -68,6 +68,9 @@ class Reloader:
                  len(config.routes))
         if config.telemetry != old.config.telemetry:
             warnings = [*warnings, "telemetry: [telemetry] changes take effect at the next restart"]
+        restart_only = ("host", "port", "cors_origins", "log_level", "log_format")
+        if any(getattr(config.server, k) != getattr(old.config.server, k) for k in restart_only):
+            warnings = [*warnings, f"server: changes to {', '.join(restart_only)} take effect at the next restart"]
         for warning in warnings:
             log.warning("config: %s", warning)
         return ReloadResult(True, [], warnings)

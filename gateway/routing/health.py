@@ -6,11 +6,34 @@ restores it, failure cools it again for twice as long, up to `cooldown_max_s`.
 
     >>> clock = FakeClock()
     >>> health = Health(CooldownPolicy(failure_threshold=2, cooldown_s=10), clock)
-    >>> health.failed("p/m"); health.failed("p/m")
+    >>> health.failed("p/m"), health.failed("p/m")  # the cooldown each started
+    (0.0, 10.0)
     >>> health.usable("p/m"), health.get("p/m").cooldown_until
     (False, 10.0)
     >>> clock.now = 11; health.usable("p/m")
     True
+
+Latency ages with time as well as with samples. The average is an EWMA of the attempts' latencies (time
+to first byte for streams): a new sample `x` taken `age` seconds after the previous one gives
+
+    kept = (1 - latency_decay) * 0.5 ** (age / latency_half_life_s)
+    average = kept * average + (1 - kept) * x
+
+so a busy target's average moves by `latency_decay` per sample, and one measured long ago is mostly
+replaced by its next sample. Between samples, the `latency` strategy ranks a target by its average faded
+by the same factor (`latency(key)`), with the age counted from its last sample or its last attempt,
+whichever is later: a target left alone because it was slow looks faster and faster until it is picked
+once and measured again (a target never measured counts as fastest), that is after at most
+`latency_half_life_s * log2(its average / the best average)` seconds. The attempt itself stops the fade,
+so while it is in flight the other requests keep to the fast targets.
+
+    >>> clock = FakeClock()
+    >>> health = Health(CooldownPolicy(latency_decay=0.5, latency_half_life_s=10), clock)
+    >>> health.succeeded("p/m", 0.4); clock.now = 10
+    >>> health.latency("p/m")  # one half-life without a sample
+    0.2
+    >>> health.succeeded("p/m", 0.2); health.get("p/m").latency_s  # the old average kept at 0.5 * 0.5
+    0.25
 
 State is per process and keyed by the target's `provider/model`; it lives behind this small class so
 that a shared store (Redis) can replace it for multi-replica deployments, and survives config reloads.
@@ -31,13 +54,15 @@ class CooldownPolicy:
     cooldown_s: float = 10.0
     cooldown_max_s: float = 300.0
     latency_decay: float = 0.3
+    latency_half_life_s: float = 30.0
 
 
 @dataclass(slots=True)
 class TargetHealth:
     in_flight: int = 0
     latency_s: float | None = None  # EWMA of latency (time to first byte for streams)
-    measured_at: float = 0.0
+    measured_at: float = 0.0  # when the last latency sample came
+    attempted_at: float = 0.0  # when the last attempt began
     consecutive_failures: int = 0
     cooldown_until: float = 0.0
     cooldown_s: float = 0.0  # length of the current/last cooldown; 0 when healthy
@@ -79,8 +104,10 @@ class Health:
 
     def begin(self, key: str) -> None:
         state = self.get(key)
+        now = self.clock()
         state.in_flight += 1
-        if state.cooldown_s and self.clock() >= state.cooldown_until:
+        state.attempted_at = now
+        if state.cooldown_s and now >= state.cooldown_until:
             state.probing = True
 
     def end(self, key: str) -> None:
@@ -94,10 +121,25 @@ class Health:
         state.probing = False
         state.recent.append(False)
         if latency_s is not None:
-            decay = self.policy.latency_decay
+            now = self.clock()
             previous = state.latency_s
-            state.latency_s = latency_s if previous is None else decay * latency_s + (1 - decay) * previous
-            state.measured_at = self.clock()
+            if previous is None:
+                state.latency_s = latency_s
+            else:
+                kept = (1 - self.policy.latency_decay) * self._fade(now - state.measured_at)
+                state.latency_s = kept * previous + (1 - kept) * latency_s
+            state.measured_at = now
+
+    def latency(self, key: str) -> float | None:
+        """The latency average as the `latency` strategy ranks it now: faded since the target's last sample
+        or attempt (see the module docstring). None when never measured."""
+        state = self.get(key)
+        if state.latency_s is None:
+            return None
+        return state.latency_s * self._fade(self.clock() - max(state.measured_at, state.attempted_at))
+
+    def _fade(self, age: float) -> float:
+        return float(0.5 ** (max(age, 0.0) / self.policy.latency_half_life_s))
 
     def failed(self, key: str, retry_after: float | None = None) -> float:
         """Record a failure; returns the cooldown it started (0 when the target stays in use)."""

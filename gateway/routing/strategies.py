@@ -71,15 +71,18 @@ def weighted(targets: Sequence[Target], rng: random.Random) -> list[Target]:
 def by_latency(targets: Sequence[Target], health: Health, rng: random.Random, explore: float) -> list[Target]:
     """Power of two choices on the latency average: draw two by weight, keep the faster.
 
-    A target never measured counts as fastest, so new and recovered targets get measured; and a share
-    `explore` of requests goes to a weighted random target so that a slow one that got faster is noticed.
+    A target never measured counts as fastest, so new and recovered targets get measured. Averages fade
+    with the time since the target's last sample or attempt (`Health.latency`), so a target left alone for
+    being slow is tried again within a bounded time and, if it got faster, wins its traffic back; a share
+    `explore` of requests also goes to a weighted random target, which notices it sooner on a busy route.
     """
     drawn = weighted(targets, rng)
     if rng.random() < explore:
         return drawn
+    seen = {t.key: health.latency(t.key) for t in drawn}  # one reading each: the clock moves meanwhile
 
     def latency(t: Target) -> float:
-        value = health.get(t.key).latency_s
+        value = seen[t.key]
         return -1.0 if value is None else value
 
     first = min(drawn[:2], key=latency)

@@ -62,6 +62,7 @@ class ServerSpanMiddleware:
             if name in WANTED:
                 found[name] = value
         state = spans.context.begin(found.get(b"traceparent"), found.get(b"tracestate"), found.get(b"baggage"))
+        scope.setdefault("state", {})["trace"] = state  # trace and span ids for the access log
         # content capture keeps the answer as it goes out; without it, `send` is passed on untouched
         capture = _Capture(send) if spans.capture_output and state.sampled else None
         token = spans.current.set(state)

@@ -250,6 +250,8 @@ def test_purge_all_or_one_route(start: Start, fake: FakeOpenAI) -> None:
     status = httpx.get(gateway.url + "/admin/status", headers=auth).json()["cache"]
     assert status["backend"] in ("memory", "redis")
     assert httpx.post(purge, json={"route": 3}, headers=auth).status_code == 400
+    unknown = httpx.post(purge, json={"route": "gpt-tset"}, headers=auth)  # a typo purges nothing, and says so
+    assert unknown.status_code == 404 and '"gpt-tset"' in unknown.json()["error"]["message"]
 
 
 def test_redis_killed_mid_run_and_back(

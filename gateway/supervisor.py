@@ -1,0 +1,55 @@
+"""`gateway serve --workers N`: uvicorn's process supervisor, with a config reload that every worker agrees on.
+
+uvicorn's supervisor answers SIGHUP by replacing every worker with a new process; with a broken config file
+each replacement fails to start (a traceback, then "not ready in time"). Here SIGHUP to the parent reads
+and checks the file once, exactly as `gateway check` does:
+
+- invalid: the problem list is logged (no traceback) and every worker keeps serving the config it has;
+- valid: each worker gets SIGHUP and reloads in place (`reload.Reloader`: requests in flight finish on the
+  old config, target health and warm connections are kept), no process is replaced.
+
+`POST /admin/reload` on any worker reloads that worker and then sends SIGHUP to the parent, which passes
+it to every worker (that one reloads a second time, to the same file), so all workers serve one config.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from collections.abc import Callable
+from socket import socket
+from typing import Any
+
+from uvicorn import Config
+from uvicorn.supervisors.multiprocess import Multiprocess
+
+from gateway.config import ConfigError, GatewayConfig
+
+log = logging.getLogger("gateway")
+
+
+class Supervisor(Multiprocess):
+    def __init__(self, config: Config, sockets: list[socket], check: Callable[[], Any]) -> None:
+        super().__init__(config, sockets)
+        self.check = check  # loads and checks the config file; raises ConfigError
+
+    def handle_hup(self) -> None:
+        try:
+            checked: GatewayConfig = self.check()[0]
+        except ConfigError as exc:
+            log.error("config reload refused; every worker keeps its config.\n%s", exc.report())
+            return
+        log.info("config checked (%d providers, %d routes); reloading %d workers", len(checked.providers),
+                 len(checked.routes), len(self.processes))
+        for process in self.processes:
+            if process.pid is not None:
+                try:
+                    os.kill(process.pid, signal.SIGHUP)
+                except ProcessLookupError:
+                    pass  # it just died; its replacement reads the file when it starts
+
+
+def tell_supervisor() -> None:
+    """From a worker: ask the parent to reload every worker (after `POST /admin/reload`)."""
+    os.kill(os.getppid(), signal.SIGHUP)
