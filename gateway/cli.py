@@ -114,13 +114,23 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"The gateway did not start: it cannot listen on {server.host}:{server.port}. Stop what uses that "
               "port, or pass --port (or set [server] port).", file=sys.stderr)
         return 1
-    print(banner(config, path, workers), flush=True)  # only once the socket is bound
-    if workers > 1:
-        from gateway.supervisor import Supervisor
+    if server.log_format == "json":  # one format for everything: the banner as one record
+        logging.getLogger("gateway").info(
+            "llm-gateway %s listening on http://%s:%d", __version__, server.host, server.port,
+            extra={"fields": {"config": path or "built-in demo config", "workers": workers,
+                              "providers": [p.name for p in config.providers],
+                              "routes": [r.model for r in config.routes], "keys": [k.name for k in config.keys]}})
+    else:
+        print(banner(config, path, workers), flush=True)  # only once the socket is bound
+    try:
+        if workers > 1:
+            from gateway.supervisor import Supervisor
 
-        Supervisor(uconfig, [sock], lambda: _load(path)).run()
-        return 0
-    uvicorn.Server(uconfig).run(sockets=[sock])
+            Supervisor(uconfig, [sock], lambda: _load(path)).run()
+        else:
+            uvicorn.Server(uconfig).run(sockets=[sock])
+    except KeyboardInterrupt:  # Ctrl-C after a clean shutdown (uvicorn raises the signal again): not an error
+        pass
     return 0
 
 

@@ -117,6 +117,9 @@ def test_json_logs_one_object_per_line_with_the_request_and_no_secret(tmp_path: 
     records = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
     assert records and all({"ts", "level", "logger", "message"} <= set(r) for r in records)
     assert any(r["logger"].startswith("uvicorn") for r in records)  # uvicorn's lines in the same format
+    [started] = [r for r in records if "listening on" in r["message"]]  # the banner too, as one record
+    assert started["routes"] == ["a"] and started["keys"] == ["team-a"]
+    assert not [line for line in output.splitlines() if line.strip() and not line.startswith("{")]
     calls = [r for r in records if r["logger"] == "gateway.access" and r["path"] == "/v1/chat/completions"]
     [ok] = [r for r in calls if r["status"] == 200]
     assert (ok["key"], ok["route"], ok["target"], ok["cache"] if "cache" in ok else None) == (
