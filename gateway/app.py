@@ -90,16 +90,18 @@ def create_app(
     *,
     clock: Callable[[], float] = time.time,
     on_admin_reload: Callable[[], None] | None = None,
+    limits: LimitStore | None = None,
 ) -> Starlette:
     """The app. `on_admin_reload`: called after `POST /admin/reload` reloaded this process (with `--workers N`
-    it asks the parent to reload every worker, gateway/supervisor.py)."""
+    it asks the parent to reload every worker, gateway/supervisor.py). `limits`: the store of rate counters
+    and spend, when not the one `[limits]` describes (the workers' shared one, gateway/state/shared.py)."""
     telemetry = None
     if config.telemetry.exporter != "none" or config.telemetry.prometheus:
         from gateway.telemetry import start_telemetry  # imports opentelemetry only when it is used
 
         telemetry = start_telemetry(config, __version__)
     observer: Observer = telemetry.observer if telemetry else NoopObserver()
-    gateway, providers = build_gateway(config, transports, observer, clock=clock)
+    gateway, providers = build_gateway(config, transports, observer, limits=limits, clock=clock)
     if not config.keys:
         log.warning("no [[keys]] configured: this gateway takes calls from anyone who can reach it")
 

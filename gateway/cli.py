@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gateway import __version__
-from gateway.config import ConfigError, GatewayConfig, load_config, load_demo_config
+from gateway.config import ConfigError, ConfigFileError, GatewayConfig, load_config, load_demo_config
 from gateway.providers.registry import unavailable_types
 
 if TYPE_CHECKING:
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 
 # Tells worker processes (`--workers N`) which config the parent chose; "" means the built-in demo.
 _WORKER_CONFIG_ENV = "GATEWAY_WORKER_CONFIG"
+_SHARED_LIMITS_ENV = "GATEWAY_SHARED_LIMITS"  # the parent's shared limits table (gateway/state/shared.py)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,8 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", help="address to listen on (overrides server.host)")
     serve.add_argument("--port", type=int, help="port to listen on (overrides server.port)")
     serve.add_argument("--workers", type=int, default=1, help="processes to run (default 1)")
-    check = commands.add_parser("check", help="validate a config file and print every problem")
-    check.add_argument("--config", required=True, help="TOML config to check")
+    check = commands.add_parser("check", help="validate the config `serve` would use and print every problem")
+    check.add_argument("--config", help="TOML config (default: $GATEWAY_CONFIG, ./gateway.toml, else the demo)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per upstream call otherwise
@@ -40,17 +42,19 @@ def main(argv: list[str] | None = None) -> int:
     return _serve(args)
 
 
-def _check(path: str) -> int:
+def _check(given: str | None) -> int:
+    """`gateway check`: the checks `serve` runs (`_load`), on the config `serve` would use (`_resolve`)."""
+    path = _resolve(given)
     try:
-        config, warnings = load_config(path)
-        if problems := unavailable_types(config):
-            raise ConfigError(path, problems)
+        config, warnings = _load(path)
     except ConfigError as exc:
         print(exc.report(), file=sys.stderr)
         return 1
+    name = path or "built-in demo config (no --config, $GATEWAY_CONFIG or ./gateway.toml)"
+    print(f"{name}: OK ({len(config.providers)} providers, {len(config.routes)} routes, {len(config.keys)} keys)",
+          flush=True)
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    print(f"{path}: OK ({len(config.providers)} providers, {len(config.routes)} routes, {len(config.keys)} keys)")
     return 0
 
 
@@ -64,9 +68,17 @@ def _resolve(path: str | None) -> str:
 
 
 def _load(path: str) -> tuple[GatewayConfig, list[str]]:
+    """The config at `path` ("" for the built-in demo) and its warnings; raises ConfigError. `check` reports
+    exactly what `serve` refuses."""
     if not path:
         return load_demo_config(), []
-    config, warnings = load_config(path)
+    try:
+        config, warnings = load_config(path)
+    except ConfigFileError as exc:
+        if Path(path).exists():
+            raise
+        raise ConfigFileError(path, exc.problems[0], "Give the config's path with --config PATH or $GATEWAY_CONFIG; "
+                              "with neither, ./gateway.toml is used, else the built-in demo config.") from None
     if problems := unavailable_types(config):
         raise ConfigError(path, problems)
     return config, warnings
@@ -103,8 +115,13 @@ def _serve(args: argparse.Namespace) -> int:
         server_header=False,
     )
     workers = args.workers
+    shared = ""
     if workers > 1:
         os.environ[_WORKER_CONFIG_ENV] = path
+        if config.limits.backend == "memory" and sys.platform != "win32":
+            from gateway.state import shared as shared_limits
+
+            shared = os.environ[_SHARED_LIMITS_ENV] = shared_limits.create()  # one set of limits for all workers
         uconfig = uvicorn.Config("gateway.cli:worker_app", factory=True, workers=workers, **options)
     else:
         uconfig = uvicorn.Config(_single_app(config), **options)
@@ -131,6 +148,10 @@ def _serve(args: argparse.Namespace) -> int:
             uvicorn.Server(uconfig).run(sockets=[sock])
     except KeyboardInterrupt:  # Ctrl-C after a clean shutdown (uvicorn raises the signal again): not an error
         pass
+    finally:
+        if shared:
+            with contextlib.suppress(OSError):
+                os.unlink(shared)
     return 0
 
 
@@ -153,7 +174,13 @@ def worker_app() -> Starlette:
     if hasattr(signal, "SIGHUP"):  # until the app's lifespan handles it: never the default action (exit)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
     config, _ = _load(os.environ.get(_WORKER_CONFIG_ENV, ""))
-    app = create_app(config, on_admin_reload=tell_supervisor)
+    limits = None
+    if shared := os.environ.get(_SHARED_LIMITS_ENV):  # the parent's table: every worker, one set of limits
+        from gateway.state.memory import SpendFile
+        from gateway.state.shared import SharedLimits
+
+        limits = SharedLimits(shared, SpendFile(config.limits.spend_file or None, config.limits.spend_flush_s))
+    app = create_app(config, on_admin_reload=tell_supervisor, limits=limits)
     tune_gc()
     return app
 
@@ -193,9 +220,8 @@ def banner(config: GatewayConfig, path: str, workers: int) -> str:
     else:
         lines.append("keys: none: every caller that reaches this port is let in (add [[keys]] to require one)")
     if workers > 1:
-        lines.append(f"note: with {workers} workers, per-process state (memory cache, target health, and with "
-                     "[limits] backend = \"memory\" the rate limits) is kept separately by each worker; spend is "
-                     "shared through the spend file within a second")
+        lines.append(f"note: with {workers} workers, the memory cache and target health are kept by each worker; "
+                     "rate limits and spend are shared by all of them")
     return "\n".join(lines)
 
 

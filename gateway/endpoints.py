@@ -247,7 +247,7 @@ class Endpoints:
                 answer.on_end = gateway.leave
                 exchange.status = 200
                 return EventStreamResponse(answer.events(), SSE_HEADERS, _answer_headers(exchange, started.attempt))
-            async with _WatchClient(request, exchange):  # uvicorn would let the handler run on
+            async with _WatchClient(request, exchange):  # and for the answer: uvicorn would not stop us
                 outcome = await gateway.dispatcher.complete(exchange, route, call, control)
             exchange.status = 200
             gateway.observer.request_finished(exchange)

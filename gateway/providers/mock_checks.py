@@ -1,9 +1,10 @@
 """The mock provider's request checks: the 400s OpenAI's API gives for a malformed request, word for word.
 
-    >>> check("chat", {"model": "m", "messages": [{"role": "user", "content": "hi"}], "temperature": "hot"})
-    Traceback (most recent call last):
-    ...
-    gateway.providers.mock_checks.Rejected: Invalid type for 'temperature': expected a decimal, but got a string instead.
+    >>> try:
+    ...     check("chat", {"messages": [{"role": "user", "content": "hi"}], "temperature": "hot"})
+    ... except Rejected as exc:
+    ...     print(exc.param, exc.code, exc.message)
+    temperature invalid_type Invalid type for 'temperature': expected a decimal, but got a string instead.
 
 Only the checks a client is likely to trip over: the types and ranges of the sampling parameters, message
 roles, response_format and tool_choice. `None` is "not given", as it is for OpenAI.
@@ -33,7 +34,6 @@ TEXT_PARAMETERS = ("temperature", "top_p", "frequency_penalty", "presence_penalt
                    "stream")  # /v1/completions: its `logprobs` is a number, the rest are chat-only
 JSON_TYPES = {bool: "a boolean", int: "an integer", float: "a decimal", str: "a string", list: "an array",
               dict: "an object", type(None): "null"}
-
 ROLES = ("system", "assistant", "user", "function", "tool", "developer")  # in the order OpenAI lists them
 
 
@@ -56,7 +56,8 @@ def check(kind: str, body: dict[str, Any]) -> None:
 
 def _check_value(name: str, value: Any, kind: str, low: float | None, high: float | None) -> None:
     number = isinstance(value, int | float) and not isinstance(value, bool)
-    if not {"decimal": number, "integer": number and float(value).is_integer(), "boolean": isinstance(value, bool)}[kind]:
+    fits = {"decimal": number, "integer": number and float(value).is_integer(), "boolean": isinstance(value, bool)}
+    if not fits[kind]:
         article = "an" if kind == "integer" else "a"
         raise Rejected(f"Invalid type for '{name}': expected {article} {kind}, but got {_json_type(value)} instead.",
                        name, "invalid_type")
@@ -83,7 +84,8 @@ def _check_messages(messages: Any) -> None:
             raise Rejected(f"Invalid type for '{param}': expected an object, but got {_json_type(message)} instead.",
                            param, "invalid_type")
         if message.get("role") is None:
-            raise Rejected(f"Missing required parameter: '{param}.role'.", f"{param}.role", "missing_required_parameter")
+            raise Rejected(f"Missing required parameter: '{param}.role'.", f"{param}.role",
+                           "missing_required_parameter")
         if message["role"] not in ROLES:
             raise Rejected(f"Invalid value: {_quoted(message['role'])}. Supported values are: {_listed(ROLES)}.",
                            f"{param}.role")

@@ -16,7 +16,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from pathlib import Path
 
 from gateway.state import Rate, RateState, Slot, Usage, Verdict, corrected, gcra
@@ -31,7 +31,7 @@ class MemoryLimits:
 
     def __init__(self, spend: SpendFile | None = None, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
-        self.tats: dict[str, float] = {}
+        self.tats: MutableMapping[str, float] = {}
         self.slots: dict[str, set[str]] = {}
         self.spend = spend or SpendFile(None)
 
@@ -59,12 +59,12 @@ class MemoryLimits:
             never = any(s.retry_after_s is None for s in states)
             return Verdict(refused, tuple(states), None if never else max(waits, default=0.0), spent)
         for slot in slots:
-            if len(self.slots.get(slot.key, ())) >= slot.limit:
+            if self.full(slot):
                 return Verdict(slot.key, tuple(states), 1.0, spent)
         for rate, state in zip(rates, states, strict=True):
             tats[rate.key] = now + state.reset_s  # the new TAT: reset_s is how far ahead of now it is
         for slot in slots:
-            self.slots.setdefault(slot.key, set()).add(lease)
+            self.take(slot.key, lease)
         return Verdict(None, tuple(states), None, spent)
 
     async def settle(self, corrections: Sequence[Rate], slots: Sequence[Slot], lease: str,
@@ -77,9 +77,20 @@ class MemoryLimits:
         for rate in corrections:
             self.tats[rate.key] = corrected(self.tats.get(rate.key, 0.0), now, rate)
         for slot in slots:
-            self.slots.get(slot.key, set()).discard(lease)
+            self.give(slot.key, lease)
         if spend is not None:
             self.spend.add(spend[0], spend[1])
+
+    # -- slots (gateway/state/shared.py keeps them across worker processes instead) ------------------------
+
+    def full(self, slot: Slot) -> bool:
+        return len(self.slots.get(slot.key, ())) >= slot.limit
+
+    def take(self, key: str, lease: str) -> None:
+        self.slots.setdefault(key, set()).add(lease)
+
+    def give(self, key: str, lease: str) -> None:
+        self.slots.get(key, set()).discard(lease)
 
     async def usage(self, ledgers: Sequence[str]) -> list[Usage]:
         return [self.spend.get(ledger) for ledger in ledgers]

@@ -4,9 +4,12 @@ start-up banner only once the port is bound, CORS, and the demo's cache defaults
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -135,9 +138,6 @@ def test_the_banner_comes_only_once_the_port_is_bound(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", port))
         taken.listen()
-        import subprocess
-        import sys
-
         result = subprocess.run([sys.executable, "-m", "gateway", "serve", "--port", str(port)], cwd=tmp_path,
                                 capture_output=True, text=True, timeout=60, env={"GATEWAY_CONFIG": "", "PATH": ""})
     assert result.returncode == 1
@@ -186,3 +186,33 @@ def test_the_demo_streams_token_by_token_and_caches_only_what_is_meant_to_repeat
         answers = [httpx.post(url, json={"model": "gpt-4o-mini", "temperature": 0, "messages": USER})
                    for _ in range(2)]
         assert [a.headers["x-gateway-cache"] for a in answers] == ["miss", "hit"]
+
+
+def test_two_workers_enforce_one_rpm_and_one_max_concurrent(tmp_path: Path) -> None:
+    path = tmp_path / "gateway.toml"
+    text = config_text(["a", "slow"], f'[limits]\nspend_file = "{tmp_path / "spend"}"\n'
+                                      '[[keys]]\nname = "team"\nkey = "sk-gw-workers-key"\nrpm = 5\n'
+                                      '[[keys]]\nname = "streams"\nkey = "sk-gw-workers-streams"\nmax_concurrent = 2\n')
+    path.write_text(text.replace('type = "mock"', 'type = "mock"\ntoken_delay_ms = 60', 1))
+    with serve("--config", str(path), "--workers", "2", cwd=tmp_path) as (process, url):
+        assert len(by_worker(url)) == 2
+        statuses = []
+        for _ in range(12):  # fresh connections: the two workers share the calls
+            with httpx.Client(headers={"authorization": "Bearer sk-gw-workers-key"}, timeout=10) as http:
+                statuses.append(http.post(url + "/v1/chat/completions", json={"model": "a", "messages": USER})
+                                .status_code)
+        assert statuses.count(200) == 5 and statuses.count(429) == 7
+
+        async def streams() -> list[int]:
+            async def one() -> int:
+                async with httpx.AsyncClient(headers={"authorization": "Bearer sk-gw-workers-streams"},
+                                             timeout=20) as http:
+                    async with http.stream("POST", url + "/v1/chat/completions", json={
+                            "model": "slow", "messages": USER, "stream": True, "max_tokens": 30}) as response:
+                        await response.aread()
+                        return response.status_code
+
+            return list(await asyncio.gather(*(one() for _ in range(6))))
+
+        assert sorted(asyncio.run(streams())) == [200, 200, 429, 429, 429, 429]
+        assert sorted(asyncio.run(streams()))[:2] == [200, 200]  # the slots came back

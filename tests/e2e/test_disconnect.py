@@ -1,0 +1,122 @@
+"""A client that leaves before the upstream has answered: the upstream request is cancelled at once, not when
+the upstream's first byte (or its timeout) comes; no target is blamed and the gateway keeps serving."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import GatewayFactory, gateway_config
+from tests.fakes.openai_compat import FakeOpenAI, Stall
+from tests.fakes.otlp import FakeCollector, Span
+from tests.support import RunningServer, run_server
+from tests.telemetry.conftest import flush, telemetry_section
+
+MESSAGES = [{"role": "user", "content": "Think about it for a long while."}]
+STREAM = {"model": "gpt-test", "messages": MESSAGES, "stream": True}
+PLAIN = {"model": "gpt-test", "messages": MESSAGES}
+GIVE_UP_S = 0.3
+STALL_S = 10.0  # longer than the provider's timeout_s (5): only the client leaving can end it sooner
+
+
+def give_up(url: str, body: dict[str, Any]) -> float:
+    """Send `body`, wait GIVE_UP_S for the answer to begin, then close the connection; when it was closed."""
+    with httpx.Client(timeout=httpx.Timeout(5.0, read=GIVE_UP_S)) as client, pytest.raises(httpx.ReadTimeout):
+        if body.get("stream"):
+            with client.stream("POST", url + "/v1/chat/completions", json=body) as response:
+                response.read()
+        else:
+            client.post(url + "/v1/chat/completions", json=body)
+    return time.monotonic()  # the client (and its pool) is closed: so is the connection
+
+
+def target_status(gateway: RunningServer) -> dict[str, Any]:
+    status = httpx.get(gateway.url + "/admin/status").json()
+    [target] = status["routes"]["gpt-test"]["targets"]
+    return dict(target)
+
+
+@pytest.mark.parametrize("body", [STREAM, PLAIN], ids=["stream", "non-stream"])
+def test_leaving_before_the_first_byte_cancels_the_upstream_at_once(
+    gateway: RunningServer, fake: FakeOpenAI, body: dict[str, Any]
+) -> None:
+    fake.enqueue(Stall(STALL_S))
+    left = give_up(gateway.url, body)
+    assert fake.wait_for_disconnects(1, timeout=1.0), "the upstream request outlived its client"
+    assert time.monotonic() - left < 1.0
+    target = target_status(gateway)
+    assert target["in_flight"] == 0 and target["consecutive_failures"] == 0 and target["state"] == "healthy"
+
+
+def test_the_gateway_keeps_serving_after_clients_left(gateway: RunningServer, fake: FakeOpenAI) -> None:
+    fake.enqueue(Stall(STALL_S), Stall(STALL_S))
+    give_up(gateway.url, STREAM)
+    give_up(gateway.url, PLAIN)
+    assert fake.wait_for_disconnects(2, timeout=1.5)
+    answer = httpx.post(gateway.url + "/v1/chat/completions", json=PLAIN, timeout=5)
+    assert answer.status_code == 200 and answer.headers["x-gateway-attempts"] == "1"
+    assert answer.json()["choices"][0]["message"]["content"] == fake.reply
+    with httpx.stream("POST", gateway.url + "/v1/chat/completions", json=STREAM, timeout=5) as streamed:
+        lines = [line for line in streamed.iter_lines() if line]
+    assert streamed.status_code == 200 and lines[-1] == "data: [DONE]"
+    assert target_status(gateway)["recent_error_rate"] == 0.0
+
+
+def test_an_answer_that_comes_in_time_is_not_disturbed(gateway: RunningServer, fake: FakeOpenAI) -> None:
+    """The watch ends with the wait: a slow but patient client gets its stream, and its disconnect watcher
+    (EventStreamResponse's) still works afterwards."""
+    fake.enqueue(Stall(0.2), Stall(0.2))
+    answer = httpx.post(gateway.url + "/v1/chat/completions", json=PLAIN, timeout=5)
+    assert answer.status_code == 200
+    with httpx.stream("POST", gateway.url + "/v1/chat/completions", json=STREAM, timeout=5) as streamed:
+        assert streamed.status_code == 200
+        assert [line for line in streamed.iter_lines() if line][-1] == "data: [DONE]"
+    assert fake.disconnects == 0
+
+
+# -- what telemetry records -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def collector() -> FakeCollector:
+    return FakeCollector()
+
+
+@pytest.fixture
+def receiver(collector: FakeCollector) -> Iterator[RunningServer]:
+    with run_server(collector.app) as server:
+        yield server
+
+
+@pytest.fixture
+def traced(receiver: RunningServer, upstream: RunningServer, start_gateway: GatewayFactory) -> RunningServer:
+    # (set up first, the receiver stops last: the gateway flushes to it on its way out)
+    return start_gateway(gateway_config(upstream.url, extra=telemetry_section(receiver.url)))
+
+
+def spans_of(server: RunningServer, collector: FakeCollector, ready: Callable[[list[Span]], bool]) -> list[Span]:
+    deadline = time.monotonic() + 5
+    while True:
+        flush(server)
+        found = collector.spans()
+        if ready(found) or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("body", [STREAM, PLAIN], ids=["stream", "non-stream"])
+def test_the_attempt_is_recorded_as_cancelled_by_the_client(
+    traced: RunningServer, collector: FakeCollector, fake: FakeOpenAI, body: dict[str, Any]
+) -> None:
+    fake.enqueue(Stall(STALL_S))
+    give_up(traced.url, body)
+    assert fake.wait_for_disconnects(1, timeout=1.0)
+    spans = spans_of(traced, collector, lambda found: any(s.kind == "SERVER" for s in found))
+    [client] = [s for s in spans if s.kind == "CLIENT"]
+    assert client.status == "ERROR" and client.attributes["error.type"] == "client_disconnected"
+    [server] = [s for s in spans if s.kind == "SERVER"]
+    assert server.attributes["gateway.attempts"] == 1
