@@ -72,7 +72,7 @@ def build_gateway(
     observer = Accounting(access, observer)
     routing = config.routing
     policy = CooldownPolicy(routing.failure_threshold, routing.cooldown_s, routing.cooldown_max_s,
-                            routing.latency_decay)
+                            routing.latency_decay, routing.latency_half_life_s)
     if health is None:
         health = Health(policy)
     else:

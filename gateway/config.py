@@ -6,7 +6,9 @@
     'm'
 
 Problems come back all at once as `ConfigError.problems`, each a line such as
-`routes[2].targets[0].provider: no provider named "opnai"; did you mean "openai"?`.
+`routes[2].targets[0].provider: no provider named "opnai"; did you mean "openai"?`. One pass finds them all:
+pydantic's checks of each key, each table's rules over several keys, references between sections and the
+budget/price check run side by side, so fixing one problem never uncovers another.
 """
 
 from __future__ import annotations
@@ -14,14 +16,16 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import hashlib
+import json
 import os
 import re
 import tomllib
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidatorFunctionWrapHandler, model_validator
+from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
 from gateway.presets import PrefillStyle, Preset, apply_preset
 
@@ -29,8 +33,68 @@ ProviderType = Literal["openai", "anthropic", "gemini", "azure", "mock"]
 Strategy = Literal["weighted", "round_robin", "least_busy", "latency"]
 
 
+class FromEnv(str):
+    """A value that was one `${VAR}` and nothing else: where the key wants a number or true/false, it is read
+    as TOML would read it (`port = "${PORT:-8080}"`), as a string is not (`port = "8080"` is an error)."""
+
+
+def _typed_env(model: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
+    """`data` with each FromEnv value converted to the number or bool its key wants, when it reads as one."""
+    converted = None
+    for name, value in data.items():
+        field = model.model_fields.get(name) if isinstance(value, FromEnv) else None
+        if field is None:
+            continue
+        kinds = {k for k in (field.annotation, *getattr(field.annotation, "__args__", ())) if k in (int, float, bool)}
+        for kind in (bool, int, float):
+            if kind not in kinds:
+                continue
+            try:
+                typed: Any = tomllib.loads(f"v = {value}")["v"]
+            except tomllib.TOMLDecodeError:
+                break
+            if type(typed) is kind or (kind is float and type(typed) is int):
+                converted = converted if converted is not None else dict(data)
+                converted[name] = typed
+                break
+    return converted if converted is not None else data
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """A TOML table. Unknown keys are errors and values keep their TOML type: a string is not a port and
+    "true" is not a bool (TOML has real integers, floats and booleans); an integer is a fine float (`weight = 1`).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _check_table(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        # A table's rules over several keys run beside pydantic's check of each key, not after it (an "after"
+        # validator runs only once every key is valid), so one pass reports both.
+        if not isinstance(data, dict):
+            return handler(data)
+        data = cls._prepare(_typed_env(cls, data))
+        found = cls._table_problems(data)
+        try:
+            table = handler(data)
+        except ValidationError as exc:
+            if not found:
+                raise
+            raise ValidationError.from_exception_data(cls.__name__, [*map(_again, exc.errors()), *found]) from None
+        if found:
+            raise ValidationError.from_exception_data(cls.__name__, found)
+        return table
+
+    @classmethod
+    def _prepare(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """The table as written, with what it implies filled in; checked and validated after this."""
+        return data
+
+    @classmethod
+    def _table_problems(cls, data: dict[str, Any]) -> list[InitErrorDetails]:
+        """Rules over several keys, as `_problem`s. `data` is the table as written: values may have any type."""
+        return []
 
 
 class ServerConfig(_Strict):
@@ -119,30 +183,28 @@ class ProviderConfig(_Strict):
     token_delay_ms: float = Field(0.0, ge=0)
     embedding_dim: int = Field(16, gt=0)
 
-    @model_validator(mode="before")
     @classmethod
-    def _default_prefill(cls, data: Any) -> Any:
+    def _prepare(cls, data: dict[str, Any]) -> dict[str, Any]:
         # Anthropic continues a trailing assistant message natively, so resuming a cut stream there is safe.
-        if isinstance(data, dict) and data.get("type") == "anthropic" and "prefill" not in data:
-            return {**data, "prefill": True}
-        return data
+        if data.get("type") == "anthropic" and "prefill" not in data:
+            data = {**data, "prefill": True}
+        return apply_preset(data)
 
-    @model_validator(mode="before")
     @classmethod
-    def _fill_preset(cls, data: Any) -> Any:
-        return apply_preset(data) if isinstance(data, dict) else data
-
-    @model_validator(mode="after")
-    def _check_type(self) -> ProviderConfig:
-        if self.preset is not None and self.type != "openai":
-            raise ValueError(f'preset "{self.preset}" is for providers of type "openai", not "{self.type}"')
-        if self.api_version is not None and self.type != "azure":
-            raise ValueError(f'api_version is for providers of type "azure", not "{self.type}"')
-        if self.type not in ("mock", "gemini", "anthropic") and not self.base_url:
-            raise ValueError(f'a provider of type "{self.type}" needs base_url')
-        if self.base_url and not re.match(r"^https?://[^/\s]+", self.base_url):
-            raise ValueError(f'base_url must start with http:// or https://, got "{self.base_url}"')
-        return self
+    def _table_problems(cls, data: dict[str, Any]) -> list[InitErrorDetails]:
+        kind = data.get("type") if data.get("type") in get_args(ProviderType) else None  # else: its own problem
+        found = []
+        if data.get("preset") in get_args(Preset) and kind not in (None, "openai"):
+            found.append(_problem("preset", f'preset "{data["preset"]}" is for providers of type "openai", '
+                                            f'not "{kind}"', data))
+        if data.get("api_version") is not None and kind not in (None, "azure"):
+            found.append(_problem("api_version", f'api_version is for providers of type "azure", not "{kind}"', data))
+        url = data.get("base_url")
+        if isinstance(url, str) and url and not re.match(r"^https?://[^/\s]+", url):
+            found.append(_problem("base_url", f'must start with http:// or https://, got "{url}"', data))
+        elif not url and kind not in (None, "mock", "gemini", "anthropic"):
+            found.append(_problem("base_url", f'a provider of type "{kind}" needs base_url', data))
+        return found
 
 
 class TargetConfig(_Strict):
@@ -155,14 +217,19 @@ class TargetConfig(_Strict):
     output_usd_per_mtok: float | None = Field(None, ge=0)
     cached_input_usd_per_mtok: float | None = Field(None, ge=0)  # prompt tokens the provider served from its cache
 
-    @model_validator(mode="after")
-    def _check_prices(self) -> TargetConfig:
-        given = (self.input_usd_per_mtok is None, self.output_usd_per_mtok is None)
-        if given[0] != given[1]:
-            raise ValueError("set both input_usd_per_mtok and output_usd_per_mtok (0 for a free direction), or neither")
-        if self.cached_input_usd_per_mtok is not None and self.input_usd_per_mtok is None:
-            raise ValueError("cached_input_usd_per_mtok needs input_usd_per_mtok and output_usd_per_mtok too")
-        return self
+    @classmethod
+    def _table_problems(cls, data: dict[str, Any]) -> list[InitErrorDetails]:
+        # about two or three keys together, so located at the target itself
+        given, output, cached = (data.get(k) is not None for k in (
+            "input_usd_per_mtok", "output_usd_per_mtok", "cached_input_usd_per_mtok"))
+        found = []
+        if given != output:
+            found.append(_problem(None, "set both input_usd_per_mtok and output_usd_per_mtok (0 for a free "
+                                        "direction), or neither", data))
+        if cached and not given:
+            found.append(_problem(None, "cached_input_usd_per_mtok needs input_usd_per_mtok and output_usd_per_mtok "
+                                        "too", data))
+        return found
 
 
 class RetryConfig(_Strict):
@@ -248,11 +315,11 @@ class KeyConfig(_Strict):
     budget_usd: float | None = Field(None, ge=0)
     budget_period: Literal["day", "month", "total"] = "month"  # calendar day / month in UTC, or for ever
 
-    @model_validator(mode="after")
-    def _one_key(self) -> KeyConfig:
-        if self.key and self.key_sha256:
-            raise ValueError("set key or key_sha256, not both")
-        return self
+    @classmethod
+    def _table_problems(cls, data: dict[str, Any]) -> list[InitErrorDetails]:
+        if data.get("key") and data.get("key_sha256"):  # about both keys, so located at the table
+            return [_problem(None, "set key or key_sha256, not both", data)]
+        return []
 
 
 class GatewayConfig(_Strict):
@@ -287,7 +354,29 @@ def _secret_header(name: str) -> bool:
     return any(word in name for word in ("key", "auth", "token", "secret"))
 
 
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _problem(key: str | None, message: str, table: dict[str, Any]) -> InitErrorDetails:
+    """A problem a table's own rule found, located at `key`, or at the table itself for a rule over several."""
+    if key is None:
+        return InitErrorDetails(type=PydanticCustomError("config", message), loc=(), input=None)
+    return InitErrorDetails(type=PydanticCustomError("config", message), loc=(key,), input=table.get(key))
+
+
+def _again(err: ErrorDetails) -> InitErrorDetails:
+    """A pydantic error as it was, to raise again beside a table's own problems (its message already formatted)."""
+    return InitErrorDetails(type=PydanticCustomError(err["type"], err["msg"]), loc=err["loc"], input=err["input"])
+
+
 class ConfigError(Exception):
+    """A config that cannot be used: `problems` are one line each (`key.path: what is wrong`), `report()` the
+    text that `gateway check`, `gateway serve` and a refused reload show.
+
+        ConfigError            problems with keys, all of them at once
+         +-- ConfigFileError   the file is missing, unreadable or not TOML: no key could be checked
+    """
+
     def __init__(self, source: str, problems: list[str]) -> None:
         super().__init__(f"{source}: {len(problems)} problem(s) in the config")
         self.source = source
@@ -300,13 +389,30 @@ class ConfigError(Exception):
         return "\n".join(lines)
 
 
+class ConfigFileError(ConfigError):
+    """The file itself is the problem (one problem, no key path), with what to do about it when known."""
+
+    def __init__(self, source: str, problem: str, hint: str = "") -> None:
+        super().__init__(source, [problem])
+        self.hint = hint
+
+    def report(self) -> str:
+        return "\n".join([f"{self.source}: {self.problems[0]}", *([self.hint] if self.hint else [])])
+
+
 def load_config(path: str | Path) -> tuple[GatewayConfig, list[str]]:
-    """Read and validate a TOML file. Returns the config and warnings; raises ConfigError."""
+    """Read and validate a TOML file. Returns the config and warnings; raises ConfigError (ConfigFileError when
+    the file is missing, unreadable or not TOML)."""
+    source = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigFileError(source, f"no such file (looked at {Path(path).absolute()})") from None
     except OSError as exc:
-        raise ConfigError(str(path), [f"cannot read the file: {exc.strerror or exc}"]) from None
-    return parse_config_with_warnings(text, source=str(path))
+        raise ConfigFileError(source, f"cannot read the file: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigFileError(source, f"cannot read the file: not UTF-8 text (byte {exc.start})") from None
+    return parse_config_with_warnings(text, source=source)
 
 
 def load_demo_config() -> GatewayConfig:
@@ -322,22 +428,55 @@ def parse_config_with_warnings(text: str, *, source: str = "<config>") -> tuple[
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(source, [f"not valid TOML: {exc}"]) from None
+        raise ConfigFileError(source, _toml_problem(exc)) from None
     warnings: list[str] = []
     expanded = _expand_env(raw, "", warnings)
     problems: list[str] = []
+    if "source" in expanded:  # a field the loader sets, not a key of the file
+        problems.append("source: unknown key")
+        expanded = {k: v for k, v in expanded.items() if k != "source"}
     config: GatewayConfig | None = None
     try:
         config = GatewayConfig.model_validate(expanded)
     except ValidationError as exc:
         problems += [_describe(err) for err in exc.errors()]
     problems += _cross_references(expanded, warnings)
-    if config is not None:
-        problems += _budget_problems(config)
-        warnings += _unused_keys(config)
+    problems += _budget_problems(*_valid_parts(expanded, config))
     if problems or config is None:
         raise ConfigError(source, problems)
-    return config.model_copy(update={"source": source}), warnings
+    return config.model_copy(update={"source": source}), warnings + _unused_keys(config)
+
+
+_TOML_AT = re.compile(r"(.*) \(at (line \d+, column \d+|end of document)\)", re.DOTALL)
+
+
+def _toml_problem(exc: tomllib.TOMLDecodeError) -> str:
+    """tomllib's message with its place first: `not valid TOML at line 3, column 9: expected ...`. The line
+    itself is not shown: it may hold a secret."""
+    message = str(exc)
+    if not (match := _TOML_AT.fullmatch(message)):
+        return f"not valid TOML: {message}"
+    what = match.group(1)
+    return f"not valid TOML at {match.group(2)}: {what[:1].lower()}{what[1:]}"
+
+
+def _valid_parts(raw: dict[str, Any], config: GatewayConfig | None) -> tuple[GatewayConfig,
+                                                                                list[tuple[int, KeyConfig]]]:
+    """The config, with its keys by index, for the checks that need models. When the whole config is not valid:
+    the providers, routes and keys that are valid on their own, so that those checks run in the same pass."""
+    if config is not None:
+        return config, list(enumerate(config.keys))
+    providers = [p for t in _tables(raw.get("providers")) if (p := _valid(ProviderConfig, t))]
+    routes = [r for t in _tables(raw.get("routes")) if (r := _valid(RouteConfig, t))]
+    keys = [(i, k) for i, t in enumerate(_tables(raw.get("keys"))) if (k := _valid(KeyConfig, t))]
+    return GatewayConfig.model_construct(providers=providers, routes=routes), keys
+
+
+def _valid(model: type[_M], table: dict[str, Any]) -> _M | None:
+    try:
+        return model.model_validate(table)
+    except ValidationError:
+        return None
 
 
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -363,7 +502,9 @@ def _expand_env(value: Any, path: str, warnings: list[str]) -> Any:
             return ""
         return default
 
-    return _VAR.sub(substitute, value)
+    expanded = _VAR.sub(substitute, value)
+    whole = _VAR.fullmatch(value)
+    return FromEnv(expanded) if whole is not None and whole.group(0) != "$$" else expanded
 
 
 def _join(path: str, key: str | int) -> str:
@@ -372,8 +513,13 @@ def _join(path: str, key: str | int) -> str:
     return f"{path}.{key}" if path else key
 
 
-def _describe(err: Any) -> str:
-    """One pydantic error as `key.path: message`, with a suggestion for a mistyped key."""
+# pydantic's type errors (strict: no conversion from strings) -> what the TOML value should have been
+_EXPECTED = {"int_type": "an integer", "float_type": "a number", "bool_type": "true or false",
+             "string_type": "a string", "list_type": "a list", "dict_type": "a table", "model_type": "a table"}
+
+
+def _describe(err: ErrorDetails) -> str:
+    """One pydantic error as `key.path: message`, with a suggestion for a mistyped key or value."""
     loc: tuple[str | int, ...] = tuple(err["loc"])
     path = ""
     for part in loc:
@@ -385,11 +531,41 @@ def _describe(err: Any) -> str:
         return f"{path}: unknown key{hint}"
     if kind == "missing":
         return f"{path}: required key is missing"
+    if kind in _EXPECTED:
+        value = err["input"]
+        message = f"expected {_EXPECTED[kind]}, got {_shown(value, _secret(loc))}"
+        if kind == "list_type" and isinstance(value, dict):  # [routes] written for [[routes]]
+            message += f"; write each one as [[{'.'.join(p for p in loc if isinstance(p, str))}]]"
+        return f"{path or '(top level)'}: {message}"
     message = str(err["msg"]).removeprefix("Value error, ")
     message = message[:1].lower() + message[1:]
     if kind == "literal_error":
+        choices = re.findall(r"'([^']*)'", message)
         message = f"got {err['input']!r}; {message}"
+        if isinstance(err["input"], str):
+            message += _suggest(err["input"], choices)
     return f"{path or '(top level)'}: {message}"
+
+
+def _shown(value: Any, secret: bool) -> str:
+    """A TOML value for a message, by its TOML type; a secret's value is never shown."""
+    for kind, article, name in ((bool, "a", "boolean"), (int, "an", "integer"), (float, "a", "number"),
+                                (str, "a", "string")):
+        if isinstance(value, kind):
+            if secret:
+                return f"{article} {name}"
+            shown = str(value).lower() if kind is bool else json.dumps(value, ensure_ascii=False)
+            return f"the {name} {shown}"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "a list"
+    return f"a {type(value).__name__}"  # TOML dates and times
+
+
+def _secret(loc: tuple[str | int, ...]) -> bool:
+    names = [p for p in loc if isinstance(p, str)]
+    return bool(names) and (names[-1] in ("key", "api_key") or any(n.endswith("headers") for n in names))
 
 
 def _fields_at(loc: tuple[str | int, ...]) -> list[str]:
@@ -407,7 +583,7 @@ def _fields_at(loc: tuple[str | int, ...]) -> list[str]:
         model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
         if model is None:
             return []
-    return list(model.model_fields)
+    return [name for name, field in model.model_fields.items() if not field.exclude]
 
 
 def _suggest(word: str, choices: list[str]) -> str:
@@ -418,8 +594,7 @@ def _suggest(word: str, choices: list[str]) -> str:
 def _cross_references(raw: dict[str, Any], warnings: list[str]) -> list[str]:
     """Checks that span sections: targets name providers, fallbacks name routes, names are unique.
 
-    A fallback naming no route is only a warning (it is skipped): a config may name a route that another
-    team's file adds later, and CONTRACT.md's own example does exactly that."""
+    A fallback naming no route is an error: with it, failover from that route would be silently off."""
     problems: list[str] = []
     all_provider_names = [p.get("name") for p in _tables(raw.get("providers"))]
     all_route_names = [r.get("model") for r in _tables(raw.get("routes"))]
@@ -443,7 +618,7 @@ def _cross_references(raw: dict[str, Any], warnings: list[str]) -> list[str]:
                     problems.append(f'routes[{i}].{section}[{j}]: a route cannot fall back to itself ("{name}")')
                 elif name not in route_names:
                     hint = _suggest(name, route_names)
-                    warnings.append(f'routes[{i}].{section}[{j}]: no route with model "{name}"{hint}; skipped')
+                    problems.append(f'routes[{i}].{section}[{j}]: no route with model "{name}"{hint}')
     problems += _key_problems(_tables(raw.get("keys")), route_names, warnings)
     return problems
 
@@ -498,14 +673,14 @@ def _unused_keys(config: GatewayConfig) -> list[str]:
     return warnings
 
 
-def _budget_problems(config: GatewayConfig) -> list[str]:
+def _budget_problems(config: GatewayConfig, keys: list[tuple[int, KeyConfig]]) -> list[str]:
     """A budget can only count calls to targets with a price: every route a key with a budget may reach
-    (its allow-list, and their fallbacks) must have one on each target."""
+    (its allow-list, and their fallbacks) must have one on each target. `keys` by their index in the file."""
     from gateway.access.prices import unpriced
 
     problems = []
     names = [r.model for r in config.routes]
-    for i, key in enumerate(config.keys):
+    for i, key in keys:
         if key.budget_usd is None:
             continue
         allowed = names if key.models is None else [n for n in names if any(fnmatch.fnmatchcase(n, m)

@@ -13,7 +13,6 @@ for the model, which goes to the route's `context_window_fallbacks`. Every attem
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import math
 import random
 import time
@@ -114,10 +113,6 @@ class Dispatcher:
         self.sleep = sleep
         self.clock = clock
         self.round_robin = RoundRobin()
-        if health.policy.latency_half_life_s != routing.latency_half_life_s:
-            # The policy is made from the other [routing] keys where the health is built (app.build_gateway);
-            # a dispatcher is built right after it, also on reload, so the half-life is kept in step here.
-            health.policy = dataclasses.replace(health.policy, latency_half_life_s=routing.latency_half_life_s)
 
     async def complete(self, exchange: Exchange, route: Route, call: Call, control: Control) -> Outcome[Reply]:
         async def send(provider: Provider, target: Target, headers: dict[str, str] | None, _: RetryConfig) -> Reply:

@@ -442,16 +442,25 @@ class _WatchClient:
 
     Like EventStreamResponse's watcher, it waits for `http.disconnect` on `receive()`; it starts only once
     the body has been read, so it never takes a body message from the handler. uvicorn answers every later
-    `receive()` with `http.disconnect` again, so the response's own watcher still sees it."""
+    `receive()` with `http.disconnect` again, so the response's own watcher still sees it. The watching task
+    starts only once the wait has lasted `WATCH_AFTER_S`: most answers come sooner, and then all it cost was
+    a timer (0.3% of a request's instructions; a task per request cost 6%: callgrind on `gateway serve`)."""
+
+    WATCH_AFTER_S = 0.2
 
     def __init__(self, request: Request, exchange: Exchange) -> None:
         self.request, self.exchange = request, exchange
         self.waiting = asyncio.current_task()
         self.watcher: asyncio.Task[None] | None = None
+        self.timer: asyncio.TimerHandle | None = None
         self.gone = False
 
     async def __aenter__(self) -> None:
         if self.request._stream_consumed and self.waiting is not None:
+            self.timer = asyncio.get_running_loop().call_later(self.WATCH_AFTER_S, self._start)
+
+    def _start(self) -> None:
+        if self.waiting is not None:
             self.watcher = asyncio.get_running_loop().create_task(self._watch(self.waiting))
 
     async def _watch(self, waiting: asyncio.Task[Any]) -> None:
@@ -466,6 +475,8 @@ class _WatchClient:
         waiting.cancel()
 
     async def __aexit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
         if self.watcher is not None:
             self.watcher.cancel()
         if self.gone and self.waiting is not None:

@@ -83,4 +83,4 @@ def test_several_workers(tmp_path: Path) -> None:
         process.terminate()
         output = process.communicate(timeout=30)[0]
     assert "with 2 worker processes" in output
-    assert "per-process state" in output
+    assert "rate limits and spend are shared by all of them" in output

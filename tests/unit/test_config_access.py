@@ -237,8 +237,8 @@ def test_route_limits_must_be_positive() -> None:
 
 
 def test_cache_shared_is_a_boolean() -> None:
-    [problem] = problems(route('cache_shared = "sometimes"'))
-    assert problem.startswith("routes[4].cache_shared: input should be a valid boolean")
+    assert problems(route('cache_shared = "sometimes"')) == [
+        'routes[4].cache_shared: expected true or false, got the string "sometimes"']
 
 
 def test_limits_on_a_target_are_unknown_keys() -> None:

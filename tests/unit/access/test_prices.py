@@ -176,7 +176,7 @@ provider = "oa"
 model = "no-price-b"
 [[routes]]
 model = "c"
-fallbacks = ["a", "missing"]
+fallbacks = ["a"]
 [[routes.targets]]
 provider = "oa"
 model = "no-price-c"

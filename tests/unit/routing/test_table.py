@@ -19,7 +19,7 @@ prefill = true
 [[routes]]
 model = "chat"
 strategy = "round_robin"
-fallbacks = ["big", "missing"]
+fallbacks = ["big"]
 context_window_fallbacks = ["big"]
 max_attempts = 6
   [[routes.targets]]
