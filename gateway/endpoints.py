@@ -239,7 +239,7 @@ class Endpoints:
             cache = gateway.cache
             if cache is not None and (ticket := cache.ticket(exchange, route, call, request.headers,
                                                              pinned=control.pin is not None)):
-                return await self._from_cache(gateway, cache, ticket, route, call, control)
+                return await self._from_cache(request, gateway, cache, ticket, route, call, control)
             if call.stream:
                 async with _WatchClient(request, exchange):  # a client leaving cancels the wait for the first token
                     started = await gateway.dispatcher.open_stream(exchange, route, call, control)
@@ -263,7 +263,8 @@ class Endpoints:
             return error_response(exc, gateway.secrets, {**_dict(_answer_headers(exchange, None)), **exc.headers})
 
     async def _from_cache(
-        self, gateway: Gateway, cache: ResponseCache, ticket: Ticket, route: Route, call: Call, control: Control
+        self, request: Request, gateway: Gateway, cache: ResponseCache, ticket: Ticket, route: Route, call: Call,
+        control: Control,
     ) -> Answer:
         """A hit, or the answer of the one upstream call that concurrent identical misses share, stored
         once it completed (gateway/cache/). `upstream` runs at most once, for the first of them."""
@@ -280,7 +281,8 @@ class Endpoints:
             outcome = await gateway.dispatcher.complete(exchange, route, call, control)
             return Upstream(outcome.attempt.provider, body=outcome.result.body)
 
-        cached = await cache.answer(ticket, upstream)
+        async with _WatchClient(request, exchange):  # leaving, it leaves the flight (the last one cancels it)
+            cached = await cache.answer(ticket, upstream)
         exchange.status = 200
         headers = {**_dict(_answer_headers(exchange, None)), **cached.headers}
         if cached.events is None:

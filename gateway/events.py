@@ -69,6 +69,7 @@ class Exchange:
     status: int = 0
     error: str | None = None
     admission: Any = None  # what the limits took for this request (gateway/access/limits.py)
+    reported: bool = False  # request_finished was told (once: a flight may end after its first client left)
     usage: Any = None  # its tokens and cost once accounted (gateway.state.Usage)
     cost_usd: float | None = None  # what its upstream calls cost (None: no priced target answered)
     handle: Any = None

@@ -123,6 +123,9 @@ class Accounting(Observer):
         self.limits_error = then.limits_error  # type: ignore[method-assign]
 
     def request_finished(self, exchange: Exchange) -> None:
+        if exchange.reported:  # a shared upstream call that outlived its first client: it was reported then
+            return
+        exchange.reported = True
         self.access.finish(exchange)
         self.then.request_finished(exchange)
 

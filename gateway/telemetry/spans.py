@@ -197,8 +197,8 @@ class SpanMaker:
         error = http.failure
         if error is None and http.status >= 500:
             error = str(http.status)
-        elif error is None and http.status < 400 and exchange is not None:
-            error = exchange.error  # a stream that broke, or whose client left, after its 200
+        elif error is None and exchange is not None and (http.status < 400 or http.status == 499):
+            error = exchange.error  # a stream that broke, or a client that left (499: before the answer began)
         if http.failure is not None:
             events.append(Event("exception", {
                 "exception.type": http.failure,

@@ -120,3 +120,17 @@ def test_the_attempt_is_recorded_as_cancelled_by_the_client(
     assert client.status == "ERROR" and client.attributes["error.type"] == "client_disconnected"
     [server] = [s for s in spans if s.kind == "SERVER"]
     assert server.attributes["gateway.attempts"] == 1
+    assert server.attributes["error.type"] == "client_disconnected" and server.status == "ERROR"
+
+
+@pytest.mark.parametrize("body", [STREAM, PLAIN], ids=["stream", "non-stream"])
+def test_on_a_cached_route_the_last_client_leaving_cancels_the_shared_call(
+    start_gateway: GatewayFactory, upstream: RunningServer, fake: FakeOpenAI, body: dict[str, Any]
+) -> None:
+    gateway = start_gateway(gateway_config(upstream.url, extra='[cache]\nbackend = "memory"\n'))
+    fake.enqueue(Stall(STALL_S))
+    left = give_up(gateway.url, body)
+    assert fake.wait_for_disconnects(1, timeout=1.5), "the shared upstream call outlived its only client"
+    assert time.monotonic() - left < 1.5
+    answer = httpx.post(gateway.url + "/v1/chat/completions", json=PLAIN, timeout=5)
+    assert answer.status_code == 200 and answer.headers["x-gateway-cache"] == "miss"  # nothing half was stored
