@@ -26,7 +26,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from gateway.config import ProviderConfig
-from gateway.responses import EventStreamResponse
+from gateway.eventstream import EventStreamResponse
 from gateway.upstream import Upstream
 
 # Headers relayed to the upstream, and back to the client.

@@ -30,9 +30,9 @@ from gateway.cache import ResponseCache, build_cache
 from gateway.config import ConfigError, GatewayConfig
 from gateway.dispatch import Dispatcher
 from gateway.endpoints import Endpoints, Gateway, error_response
+from gateway.entrances.messages import MessagesEntrance, to_anthropic_error
 from gateway.errors import GatewayError, InvalidRequestError
 from gateway.events import NoopObserver, Observer
-from gateway.messages import MessagesEntrance, to_anthropic_error
 from gateway.middleware import EntryMiddleware
 from gateway.providers.base import HttpProvider, build_provider
 from gateway.providers.registry import unavailable_types

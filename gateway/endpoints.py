@@ -29,8 +29,8 @@ from gateway.errors import (
     scrub,
 )
 from gateway.events import Attempt, Exchange, Observer
+from gateway.eventstream import EventStreamResponse
 from gateway.providers.base import Call, Facts, Operation
-from gateway.responses import EventStreamResponse
 from gateway.routing.health import Health
 from gateway.routing.table import Route, RouteTable
 from gateway.state import StateUnavailableError
@@ -94,7 +94,7 @@ class Endpoints:
         return await self._proxy(request, "embeddings")
 
     async def chat_from(self, request: Request, translate: Translate) -> Answer:
-        """Chat for another entrance (gateway/messages.py): `translate` turns the request's JSON into an
+        """Chat for another entrance (gateway/entrances/): `translate` turns the request's JSON into an
         OpenAI chat body, or raises InvalidRequestError. The answer is in OpenAI's format, for it to translate."""
         return await self._proxy(request, "chat", translate)
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from gateway.entrances.messages import to_anthropic_error, to_anthropic_events, to_anthropic_message, to_openai_chat
 from gateway.errors import InvalidRequestError
-from gateway.messages import to_anthropic_error, to_anthropic_events, to_anthropic_message, to_openai_chat
 
 
 def test_request_golden() -> None:

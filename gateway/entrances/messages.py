@@ -20,7 +20,7 @@ from starlette.responses import Response
 
 from gateway.endpoints import Answer, Endpoints
 from gateway.errors import InvalidRequestError
-from gateway.responses import EventStreamResponse
+from gateway.eventstream import EventStreamResponse
 from gateway.sse import SSEDecoder
 
 STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "content_filter": "refusal"}
