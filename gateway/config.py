@@ -322,8 +322,17 @@ class KeyConfig(_Strict):
         return []
 
 
+class StateConfig(_Strict):
+    """[state]: where what replicas must share lives. One `redis_url` makes the cache (when there is one),
+    rate limits, budgets and stored responses use that Redis unless their own section says otherwise, so
+    every replica shares them; without it everything stays in each process (README.md, "Replicas")."""
+
+    redis_url: str | None = Field(None, pattern=r"^(redis|rediss|unix)://")
+
+
 class GatewayConfig(_Strict):
     server: ServerConfig = ServerConfig()
+    state: StateConfig = StateConfig()
     telemetry: TelemetryConfig = TelemetryConfig()
     cache: CacheConfig = CacheConfig(backend="none")  # no [cache] section: no cache
     providers: list[ProviderConfig] = Field(min_length=1)
@@ -334,11 +343,32 @@ class GatewayConfig(_Strict):
     keys: list[KeyConfig] = []
     source: str = Field("", exclude=True, description="where it was loaded from; set by the loader")
 
+    @classmethod
+    def _prepare(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """[state] redis_url: the Redis of [cache] (when there is one) and [limits], unless they name their own
+        backend or URL."""
+        state = data.get("state")
+        url = state.get("redis_url") if isinstance(state, dict) else None
+        if not isinstance(url, str) or not url:
+            return data
+        data = dict(data)
+        for section in ("cache", "limits"):
+            table = data.get(section)
+            if section == "cache" and not isinstance(table, dict):
+                continue  # no [cache] section: no cache, with or without Redis
+            table = dict(table) if isinstance(table, dict) else {}
+            table.setdefault("backend", "redis")
+            if table["backend"] == "redis":
+                table.setdefault("redis_url", url)
+            data[section] = table
+        return data
+
     def secrets(self) -> list[str]:
         """Every secret in the config, for scrubbing from anything the gateway writes."""
         values = [p.api_key for p in self.providers] + [k.key for k in self.keys] + [self.admin.key]
         values += list(self.telemetry.otlp_headers.values())  # e.g. a collector's API key
-        values += [_password(self.cache.redis_url), _password(self.limits.redis_url)]
+        values += [_password(self.cache.redis_url), _password(self.limits.redis_url),
+                   _password(self.state.redis_url or "")]
         values += [v for p in self.providers for k, v in p.headers.items() if _secret_header(k)]
         return [v for v in values if v and len(v) >= 4]
 

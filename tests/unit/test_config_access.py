@@ -305,3 +305,17 @@ def test_keys_the_chosen_backend_does_not_read_are_warned_about() -> None:
 def test_the_example_config_checks_without_a_warning() -> None:
     _, warnings = load_config(Path(__file__).resolve().parents[2] / "config.example.toml")
     assert warnings == []
+
+
+def test_one_state_redis_url_shares_the_cache_and_the_limits() -> None:
+    config, warnings = parse_config_with_warnings('[state]\nredis_url = "redis://:pw-4321@h:6379/1"\n'
+                                                  '[cache]\nttl_s = 5\n' + BASE)
+    assert (config.cache.backend, config.cache.redis_url) == ("redis", "redis://:pw-4321@h:6379/1")
+    assert (config.limits.backend, config.limits.redis_url) == ("redis", "redis://:pw-4321@h:6379/1")
+    assert warnings == [] and "pw-4321" in config.secrets()
+    no_cache = parse_config('[state]\nredis_url = "redis://h:6379/1"\n' + BASE)
+    assert no_cache.cache.backend == "none"  # the cache stays opt-in
+    own, warnings = parse_config_with_warnings('[state]\nredis_url = "redis://h:6379/1"\n'
+                                               '[limits]\nbackend = "memory"\n[cache]\nredis_url = "redis://c/0"\n'
+                                               + BASE)
+    assert own.limits.backend == "memory" and own.cache.redis_url == "redis://c/0" and warnings == []
