@@ -31,6 +31,7 @@ from gateway.config import ConfigError, GatewayConfig
 from gateway.dispatch import Dispatcher
 from gateway.endpoints import Endpoints, Gateway, error_response
 from gateway.entrances.messages import MessagesEntrance, to_anthropic_error
+from gateway.entrances.responses_http import ResponsesEntrance
 from gateway.errors import GatewayError, InvalidRequestError
 from gateway.events import NoopObserver, Observer
 from gateway.middleware import EntryMiddleware
@@ -40,6 +41,7 @@ from gateway.reload import Reloader
 from gateway.routing.health import CooldownPolicy, Health
 from gateway.routing.table import RouteTable
 from gateway.state import LimitStore, build_limit_store
+from gateway.state.responses import ResponseStore, build_response_store
 
 log = logging.getLogger("gateway")
 
@@ -53,6 +55,7 @@ def build_gateway(
     reuse: Mapping[str, HttpProvider] | None = None,
     cache: ResponseCache | None = None,
     limits: LimitStore | None = None,
+    responses: ResponseStore | None = None,
     clock: Callable[[], float] = time.time,
 ) -> tuple[Gateway, list[HttpProvider]]:
     """Everything a config describes. `transports` replaces a provider's network transport (tests);
@@ -80,7 +83,14 @@ def build_gateway(
         health.keep_only(t.key for r in table.routes() for t in r.targets)
     dispatcher = Dispatcher(table, {p.name: p for p in providers}, observer, health, routing)
     cache = cache or build_cache(config.cache, observer)
-    gateway = Gateway(config, table, dispatcher, health, observer, config.secrets(), int(time.time()), access, cache)
+    if responses is None:
+        backend, url = config.response_store()
+        responses = build_response_store(
+            backend, redis_url=url, prefix=config.responses.key_prefix, max_entries=config.responses.max_entries,
+            ttl_s=config.responses.ttl_s, timeout_s=config.responses.redis_timeout_s,
+            on_error=lambda kind: told.responses_error("redis", kind))
+    gateway = Gateway(config, table, dispatcher, health, observer, config.secrets(), int(time.time()), access,
+                      responses, cache)
     return gateway, providers
 
 
@@ -109,8 +119,9 @@ def create_app(
         old = reloader.gateway
         cache = old.cache if new.cache == old.config.cache else None  # the same [cache] keeps its entries
         limits = old.access.limiter.store if new.limits == old.config.limits else None  # and counters, spend
+        same_store = new.responses == old.config.responses and new.response_store() == old.config.response_store()
         built = build_gateway(new, transports, observer, health=old.health, reuse=reuse, cache=cache,
-                              limits=limits, clock=clock)
+                              limits=limits, responses=old.responses if same_store else None, clock=clock)
         if old.cache is not None and old.cache is not built[0].cache:
             with contextlib.suppress(RuntimeError):  # no running loop: the old cache is left to the GC
                 retired.add(task := asyncio.get_running_loop().create_task(close_when_idle(old)))
@@ -180,6 +191,7 @@ def create_app(
         if reloader.gateway.cache is not None:
             await reloader.gateway.cache.aclose()
         await reloader.gateway.access.limiter.store.aclose()  # the last spend is written
+        await reloader.gateway.responses.aclose()
         if telemetry is not None:
             await telemetry.shutdown()  # flushes what is left; bounded even with the collector down
 
@@ -197,11 +209,16 @@ def create_app(
         assert isinstance(exc, GatewayError)
         return error_response(exc, reloader.gateway.secrets)
 
+    responses_api = ResponsesEntrance(endpoints)
     routes = [
         Route("/v1/chat/completions", endpoints.chat, methods=["POST"]),
         Route("/v1/completions", endpoints.completions, methods=["POST"]),
         Route("/v1/embeddings", endpoints.embeddings, methods=["POST"]),
         Route("/v1/messages", MessagesEntrance(endpoints).messages, methods=["POST"]),
+        Route("/v1/responses", responses_api.create, methods=["POST"]),
+        Route("/v1/responses/{response_id}", responses_api.retrieve, methods=["GET"]),
+        Route("/v1/responses/{response_id}", responses_api.delete, methods=["DELETE"]),
+        Route("/v1/responses/{response_id}/input_items", responses_api.input_items, methods=["GET"]),
         Route("/v1/models", endpoints.models, methods=["GET"]),
         Route("/v1/models/{model:path}", endpoints.model, methods=["GET"]),
         Route("/healthz", endpoints.healthz, methods=["GET"]),

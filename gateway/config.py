@@ -322,6 +322,18 @@ class KeyConfig(_Strict):
         return []
 
 
+class ResponsesConfig(_Strict):
+    """[responses]: the responses the Responses API stores (`store`, the default) for `previous_response_id`,
+    retrieve and delete. Redis when [state] redis_url is set, or [limits] or [cache] use Redis; else memory."""
+
+    backend: Literal["memory", "redis"] | None = None  # None: as above
+    redis_url: str | None = Field(None, pattern=r"^(redis|rediss|unix)://")  # default: [state]'s, [limits]', [cache]'s
+    key_prefix: str = "llm-gateway:responses:"
+    ttl_s: float = Field(30 * 86400.0, gt=0)  # how long a stored response can be continued or retrieved (30 days)
+    max_entries: int = Field(10000, gt=0)  # memory: the oldest go first past this
+    redis_timeout_s: float = Field(0.5, gt=0)
+
+
 class StateConfig(_Strict):
     """[state]: where what replicas must share lives. One `redis_url` makes the cache (when there is one),
     rate limits, budgets and stored responses use that Redis unless their own section says otherwise, so
@@ -333,6 +345,7 @@ class StateConfig(_Strict):
 class GatewayConfig(_Strict):
     server: ServerConfig = ServerConfig()
     state: StateConfig = StateConfig()
+    responses: ResponsesConfig = ResponsesConfig()
     telemetry: TelemetryConfig = TelemetryConfig()
     cache: CacheConfig = CacheConfig(backend="none")  # no [cache] section: no cache
     providers: list[ProviderConfig] = Field(min_length=1)
@@ -363,12 +376,20 @@ class GatewayConfig(_Strict):
             data[section] = table
         return data
 
+    def response_store(self) -> tuple[str, str]:
+        """Where stored responses live: ("redis", url) when anything shares state through Redis, else memory."""
+        own = self.responses
+        shared = self.state.redis_url or (self.limits.redis_url if self.limits.backend == "redis" else None) \
+            or (self.cache.redis_url if self.cache.backend == "redis" else None)
+        backend = own.backend or ("redis" if shared else "memory")
+        return backend, own.redis_url or shared or "redis://127.0.0.1:6379/0"
+
     def secrets(self) -> list[str]:
         """Every secret in the config, for scrubbing from anything the gateway writes."""
         values = [p.api_key for p in self.providers] + [k.key for k in self.keys] + [self.admin.key]
         values += list(self.telemetry.otlp_headers.values())  # e.g. a collector's API key
         values += [_password(self.cache.redis_url), _password(self.limits.redis_url),
-                   _password(self.state.redis_url or "")]
+                   _password(self.state.redis_url or ""), _password(self.responses.redis_url or "")]
         values += [v for p in self.providers for k, v in p.headers.items() if _secret_header(k)]
         return [v for v in values if v and len(v) >= 4]
 

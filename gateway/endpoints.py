@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import inspect
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,7 @@ from gateway.providers.base import Call, Facts, Operation
 from gateway.routing.health import Health
 from gateway.routing.table import Route, RouteTable
 from gateway.state import StateUnavailableError
+from gateway.state.responses import ResponseStore
 from gateway.streaming import StreamAnswer
 from gateway.wire import check_request
 
@@ -41,7 +43,9 @@ log = logging.getLogger("gateway")
 
 Answer = Response | EventStreamResponse
 Spawn = Callable[[Coroutine[Any, Any, None]], None]
-Translate = Callable[[dict[str, Any]], dict[str, Any]]  # another entrance's request body -> an OpenAI body
+# another entrance's request body -> an OpenAI chat body (or an awaitable of one: the Responses API reads the
+# conversation's earlier turns from its store first)
+Translate = Callable[[dict[str, Any]], dict[str, Any] | Awaitable[dict[str, Any]]]
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 RawHeaders = list[tuple[bytes, bytes]]  # what the answer's headers are built as: no encoding per request
 
@@ -58,6 +62,7 @@ class Gateway:
     secrets: list[str]
     created: int
     access: Access
+    responses: ResponseStore
     cache: ResponseCache | None = None
     active: int = 0  # requests and streams in flight on this config (a reload waits for them)
 
@@ -224,7 +229,8 @@ class Endpoints:
         try:
             body = await _read_json(request, gateway.config.server.max_request_bytes)
             if translate is not None:
-                body = translate(body)
+                translated = translate(body)
+                body = await translated if inspect.isawaitable(translated) else translated
             check_request(operation, body)
             route = gateway.table.get(body["model"])
             if route is None:
@@ -433,6 +439,9 @@ def _error_body(exc: GatewayError, secrets: list[str]) -> dict[str, Any]:
 
 
 def error_response(exc: GatewayError, secrets: list[str], headers: dict[str, str] | None = None) -> Response:
+    """The error in OpenAI's shape, with its own headers (a 503's `retry-after`) and `headers`."""
+    if exc.headers:
+        headers = {**exc.headers, **(headers or {})}
     return JSONResponse(_error_body(exc, secrets), status_code=exc.status, headers=headers)
 
 

@@ -5,6 +5,7 @@
      │    ├── BodyTooLargeError       413
      │    └── UnsupportedFeatureError 400  the target's provider cannot do what the request asks
      ├── ModelNotFoundError           404  no route for the requested model
+     ├── ResponseNotFoundError        404  no stored response with that id (for this key)
      ├── AuthenticationError          401  no gateway key, or one the gateway does not know
      ├── ModelNotAllowedError         403  the key may not call this model
      ├── RateLimitedError             429  over a key's or a route's rpm, tpm or max_concurrent
@@ -71,6 +72,12 @@ class ModelNotFoundError(GatewayError):
     status = 404
     type = "invalid_request_error"
     code = "model_not_found"
+
+
+class ResponseNotFoundError(GatewayError):
+    status = 404
+    type = "invalid_request_error"
+    code = "response_not_found"
 
 
 class AuthenticationError(GatewayError):

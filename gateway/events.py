@@ -117,5 +117,8 @@ class Observer:
     def limits_error(self, backend: str, error: str) -> None:
         """Called when the limits' store failed (Redis down or slow); `[limits] on_backend_error` decided."""
 
+    def responses_error(self, backend: str, error: str) -> None:
+        """Called when the stored responses' store failed (Redis down or slow): a 503, or an answer not kept."""
+
 
 NoopObserver = Observer

@@ -121,6 +121,7 @@ class Accounting(Observer):
         self.cache_error = then.cache_error  # type: ignore[method-assign]
         self.request_refused = then.request_refused  # type: ignore[method-assign]
         self.limits_error = then.limits_error  # type: ignore[method-assign]
+        self.responses_error = then.responses_error  # type: ignore[method-assign]
 
     def request_finished(self, exchange: Exchange) -> None:
         if exchange.reported:  # a shared upstream call that outlived its first client: it was reported then

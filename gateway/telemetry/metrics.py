@@ -28,6 +28,7 @@ from gateway.telemetry.records import (
     LimitsError,
     Refusal,
     RequestRecord,
+    ResponsesError,
 )
 
 Attributes = dict[str, AttributeValue]
@@ -231,6 +232,10 @@ class MetricRecorder:
 
     def limits_error(self, event: LimitsError) -> None:
         self.instruments.limits_errors.add(1, {"gateway.limits.backend": event.backend, sc.ERROR_TYPE: event.error})
+
+    def responses_error(self, event: ResponsesError) -> None:
+        self.instruments.responses_errors.add(1, {"gateway.responses.backend": event.backend,
+                                                  sc.ERROR_TYPE: event.error})
 
     def set_in_flight(self, event: InFlight) -> None:
         self.in_flight = event.counts

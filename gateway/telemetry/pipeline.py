@@ -44,7 +44,16 @@ from gateway.telemetry.exporters import (
     span_exporter,
 )
 from gateway.telemetry.metrics import MetricRecorder
-from gateway.telemetry.records import Call, Cooldown, InFlight, LimitsError, Refusal, RequestRecord, Start
+from gateway.telemetry.records import (
+    Call,
+    Cooldown,
+    InFlight,
+    LimitsError,
+    Refusal,
+    RequestRecord,
+    ResponsesError,
+    Start,
+)
 from gateway.telemetry.spans import SpanMaker
 
 log = logging.getLogger("gateway.telemetry")
@@ -145,6 +154,8 @@ class Pipeline:
             self.metrics.refusal(item)
         elif isinstance(item, LimitsError):
             self.metrics.limits_error(item)
+        elif isinstance(item, ResponsesError):
+            self.metrics.responses_error(item)
 
     # -- calls --------------------------------------------------------------------------------------------
 

@@ -146,6 +146,11 @@ class LimitsError(NamedTuple):
     error: str
 
 
+class ResponsesError(NamedTuple):
+    backend: str
+    error: str
+
+
 class InFlight(NamedTuple):
     """Upstream requests in flight per target, sent with each batch when they changed."""
 

@@ -158,6 +158,7 @@ TOKENS: Final = "gateway.tokens"
 COST_METRIC: Final = "gateway.cost.usd"
 REFUSALS: Final = "gateway.requests.refused"
 LIMITS_ERRORS: Final = "gateway.limits.errors"
+RESPONSES_ERRORS: Final = "gateway.responses.errors"
 
 OPT_IN_ENV: Final = "OTEL_SEMCONV_STABILITY_OPT_IN"
 
@@ -226,6 +227,7 @@ class Instruments:
     cost: Tally
     refusals: Tally
     limits_errors: Tally
+    responses_errors: Tally
 
     @classmethod
     def create(cls, meter: Meter, latest: bool) -> Instruments:
@@ -282,4 +284,5 @@ class Instruments:
             cost=counter(COST_METRIC, "{USD}", "What upstream calls cost (tokens x price), by route, provider, key."),
             refusals=counter(REFUSALS, "{request}", "Requests the gateway refused itself, by reason and key."),
             limits_errors=counter(LIMITS_ERRORS, "{error}", "Failed calls to the limits' store (Redis)."),
+            responses_errors=counter(RESPONSES_ERRORS, "{error}", "Failed calls to the responses' store (Redis)."),
         )

@@ -324,3 +324,25 @@ def test_a_retry_after_a_429_waits_and_says_so(
     assert second.attributes["gateway.failover.reason"] == "429"
     assert second.attributes["gateway.backoff"] == pytest.approx(0.05)
     assert second.start_ns - first.end_ns >= 40_000_000  # the wait is the gap between the siblings
+
+
+def test_the_responses_api_is_traced_as_chat(traced: RunningServer, collector: FakeCollector) -> None:
+    client_sdk = sdk(traced)
+    response = client_sdk.responses.create(model="gpt-test", input="What is the weather in Paris?",
+                                           max_output_tokens=40)
+    with client_sdk.responses.stream(model="gpt-test", input="And in Rome?") as stream:
+        streamed = stream.get_final_response()
+    servers, clients = exported(traced, collector, 2)
+    assert [s.name for s in servers] == ["POST /v1/responses"] * 2
+    for server, client, answer in zip(servers, clients, (response, streamed), strict=True):
+        assert client.parent_span_id == server.span_id
+        s, a = server.attributes, client.attributes
+        assert s["http.route"] == "/v1/responses" and s["http.response.status_code"] == 200
+        assert s["gen_ai.operation.name"] == a["gen_ai.operation.name"] == "chat"
+        assert a["gen_ai.response.finish_reasons"] == ["stop"]
+        assert answer.usage is not None
+        assert a["gen_ai.usage.input_tokens"] == answer.usage.input_tokens > 0
+        assert a["gen_ai.usage.output_tokens"] == answer.usage.output_tokens > 0
+    assert clients[0].attributes["gen_ai.request.max_tokens"] == 40
+    assert servers[1].attributes["gen_ai.request.stream"] is True
+    no_deprecated_names(servers + clients)

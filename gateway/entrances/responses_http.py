@@ -1,0 +1,177 @@
+"""The Responses API's HTTP side: `POST /v1/responses` (through the ordinary chat path: routing, failover,
+cache, limits, telemetry), and the stored responses (`GET` and `DELETE /v1/responses/{id}`,
+`GET /v1/responses/{id}/input_items`). Translation is in `responses.py` (pure); storage in
+`gateway/state/responses.py`.
+
+With `store` (the default, as OpenAI's), each answer is kept with the conversation it ended, as chat messages:
+a later request's `previous_response_id` puts those before its own input (instructions are not carried over,
+as OpenAI does), so any provider continues the conversation. A stored response belongs to the gateway key
+that made it: another key gets 404, as for an id that does not exist.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from gateway.endpoints import Answer, Endpoints, Gateway, error_response
+from gateway.entrances.responses import input_messages, output_messages, to_chat, to_response, to_response_events
+from gateway.errors import GatewayError, InvalidRequestError, ResponseNotFoundError
+from gateway.eventstream import EventStreamResponse
+from gateway.state import StateUnavailableError
+
+
+class ResponsesEntrance:
+    def __init__(self, endpoints: Endpoints) -> None:
+        self.endpoints = endpoints
+
+    async def create(self, request: Request) -> Answer:
+        gateway = self.endpoints.current()
+        owner = _owner(request)
+        response_id, created = f"resp_{secrets.token_hex(24)}", int(time.time())
+        asked: dict[str, Any] = {}  # the request as the client sent it, and its history: filled by translate
+
+        async def translate(body: dict[str, Any]) -> dict[str, Any]:
+            history: list[dict[str, Any]] = []
+            previous = body.get("previous_response_id")
+            if previous is not None:
+                if not isinstance(previous, str) or not previous:
+                    raise InvalidRequestError("previous_response_id must be a response id",
+                                              param="previous_response_id")
+                record = await _stored(gateway, owner, previous)
+                if record is None:
+                    raise ResponseNotFoundError(f"Previous response with id '{previous}' not found.",
+                                                param="previous_response_id")
+                history = record["messages"]
+            asked.update(body=body, history=history)
+            return to_chat(body, history)
+
+        answer = await self.endpoints.chat_from(request, translate)
+        body = asked.get("body")
+        if body is None or answer.status_code != 200:
+            return answer  # refused before the call, or failed: OpenAI's error shape already
+        store = body.get("store", True) is not False
+        if isinstance(answer, EventStreamResponse):
+            events = self._events(gateway, answer, body, asked["history"], owner, response_id, created, store)
+            stream = EventStreamResponse(events, {}, status_code=answer.status_code)
+            stream.raw_headers = answer.raw_headers
+            return stream
+        response = to_response(orjson.loads(answer.body), body, response_id, created)
+        if store:
+            await _keep(gateway, owner, body, asked["history"], response)
+        headers = {k: v for k, v in answer.headers.items() if k not in ("content-length", "content-type")}
+        return Response(orjson.dumps(response), 200, headers, media_type="application/json")
+
+    async def _events(
+        self, gateway: Gateway, answer: EventStreamResponse, body: dict[str, Any], history: list[dict[str, Any]],
+        owner: str, response_id: str, created: int, store: bool,
+    ) -> AsyncIterator[bytes]:
+        """The Responses events of a chat stream; a completed answer is stored before the stream's end, so a
+        `previous_response_id` sent right after it finds it."""
+        finished: list[dict[str, Any]] = []
+        async for event in to_response_events(answer.chunks, body, response_id, created, finished.append):
+            yield event
+        if finished and store:
+            await _keep(gateway, owner, body, history, finished[0])
+
+    async def retrieve(self, request: Request) -> Response:
+        gateway = self.endpoints.current()
+        found = await self._find(request, gateway)
+        return found if isinstance(found, Response) else JSONResponse(found["response"])
+
+    async def input_items(self, request: Request) -> Response:
+        gateway = self.endpoints.current()
+        found = await self._find(request, gateway)
+        if isinstance(found, Response):
+            return found
+        items = list(found["input_items"])
+        if request.query_params.get("order", "desc") != "asc":
+            items.reverse()
+        try:
+            limit = max(1, min(100, int(request.query_params.get("limit", "20"))))
+        except ValueError:
+            return error_response(InvalidRequestError("limit must be a number from 1 to 100", param="limit"), [])
+        page = items[:limit]
+        return JSONResponse({"object": "list", "data": page, "first_id": page[0]["id"] if page else None,
+                             "last_id": page[-1]["id"] if page else None, "has_more": len(items) > limit})
+
+    async def delete(self, request: Request) -> Response:
+        gateway = self.endpoints.current()
+        response_id = request.path_params["response_id"]
+        try:
+            deleted = await gateway.responses.delete(_owner(request), response_id)
+        except StateUnavailableError:
+            return error_response(_unavailable(), gateway.secrets)
+        if not deleted:
+            return error_response(_not_found(response_id), gateway.secrets)
+        return JSONResponse({"id": response_id, "object": "response", "deleted": True})
+
+    async def _find(self, request: Request, gateway: Gateway) -> dict[str, Any] | Response:
+        response_id = request.path_params["response_id"]
+        try:
+            record = await _stored(gateway, _owner(request), response_id)
+        except GatewayError as exc:
+            return error_response(exc, gateway.secrets)
+        if record is None:
+            return error_response(_not_found(response_id), gateway.secrets)
+        return record
+
+
+def _owner(request: Request) -> str:
+    caller = request.scope.get("state", {}).get("caller")
+    return caller.name if caller is not None else ""
+
+
+async def _stored(gateway: Gateway, owner: str, response_id: str) -> dict[str, Any] | None:
+    try:
+        return await gateway.responses.get(owner, response_id)
+    except StateUnavailableError:
+        raise _unavailable() from None
+
+
+async def _keep(gateway: Gateway, owner: str, body: dict[str, Any], history: list[dict[str, Any]],
+                response: dict[str, Any]) -> None:
+    """Store a response with the conversation it ended. A store that is down loses it (logged by the store's
+    connection); the client has its answer, and a later `previous_response_id` gets a clear 404."""
+    record = {
+        "response": response,
+        "messages": [*history, *input_messages(body), *output_messages(response)],
+        "input_items": _input_items(body, response["id"]),
+    }
+    try:
+        await gateway.responses.put(owner, response["id"], record)
+    except StateUnavailableError:
+        pass
+
+
+def _input_items(body: dict[str, Any], response_id: str) -> list[dict[str, Any]]:
+    """This request's input as items with ids, for `GET /v1/responses/{id}/input_items`."""
+    given = body.get("input")
+    if isinstance(given, str):
+        given = [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": given}]}]
+    items = []
+    for i, item in enumerate(given if isinstance(given, list) else []):
+        if isinstance(item, dict):
+            item = dict(item)
+            item.setdefault("type", "message")
+            item.setdefault("id", f"msg_{response_id.removeprefix('resp_')[:40]}{i:04d}")
+            items.append(item)
+    return items
+
+
+def _not_found(response_id: str) -> ResponseNotFoundError:
+    return ResponseNotFoundError(f"Response with id '{response_id}' not found.", param="response_id")
+
+
+def _unavailable() -> GatewayError:
+    error = GatewayError("Stored responses are unavailable right now (their store could not be reached); "
+                         "try again shortly.", code="responses_store_unavailable")
+    error.status = 503
+    error.headers["retry-after"] = "1"
+    return error

@@ -1,0 +1,285 @@
+"""The answer side of the Responses entrance: a chat completion as a `response` object, and chat chunks as the
+Responses event stream. Split from `responses.py` (the request side) at the `response` object both build.
+
+Ids are functions of the response id, so a stored response, its stream and a test all agree:
+
+    >>> to_response({"choices": [{"message": {"content": "hi"}, "finish_reason": "stop"}]},
+    ...             {"model": "m", "input": "?"}, "resp_1", 0)["output"][0]["id"]
+    'msg_1'
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import orjson
+
+from gateway.sse import SSEDecoder
+
+INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}  # finish_reason -> reason
+ERROR_CODES = frozenset({"server_error", "rate_limit_exceeded", "invalid_prompt"})  # of the API's closed list
+RATE_LIMITED = frozenset({"rate_limit_exceeded", "rate_limit_error", "requests", "tokens"})
+
+
+def to_response(completion: dict[str, Any], request: dict[str, Any], response_id: str,
+                created_at: int) -> dict[str, Any]:
+    """A `chat.completion` as a `response` object, with the request's settings echoed as the API does."""
+    choice = (completion.get("choices") or [{}])[0]
+    message = choice.get("message") or {}
+    reason = INCOMPLETE.get(choice.get("finish_reason") or "")
+    status = "incomplete" if reason else "completed"
+    suffix = response_id.removeprefix("resp_")
+    calls = message.get("tool_calls") or []
+    content: list[dict[str, Any]] = []
+    if message.get("content") or not (calls or message.get("refusal")):
+        content.append({"type": "output_text", "text": message.get("content") or "", "annotations": []})
+    if message.get("refusal"):
+        content.append({"type": "refusal", "refusal": message["refusal"]})
+    output: list[dict[str, Any]] = []
+    if content:
+        output.append({"type": "message", "id": f"msg_{suffix}", "status": status, "role": "assistant",
+                       "content": content})
+    for n, call in enumerate(calls):
+        function = call.get("function") or {}
+        output.append({"type": "function_call", "id": f"fc_{suffix}_{n}", "call_id": call.get("id") or f"call_{n}",
+                       "name": function.get("name") or "", "arguments": function.get("arguments") or "",
+                       "status": status})
+    response = _skeleton(request, response_id, created_at)
+    response.update(output=output, usage=to_response_usage(completion.get("usage")))
+    _conclude(response, reason)
+    return response
+
+
+def to_response_usage(usage: Any) -> dict[str, Any] | None:
+    """Chat usage in Responses terms; `input_tokens` counts cached tokens too, as `prompt_tokens` does."""
+    if not isinstance(usage, dict):
+        return None
+    prompt, completion = usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0
+    details = usage.get("prompt_tokens_details") or {}
+    return {"input_tokens": prompt,
+            "input_tokens_details": {"cached_tokens": details.get("cached_tokens") or 0,
+                                     "cache_write_tokens": details.get("cache_creation_tokens") or 0},
+            "output_tokens": completion,
+            "output_tokens_details": {"reasoning_tokens":
+                                      (usage.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0},
+            "total_tokens": usage.get("total_tokens") or prompt + completion}
+
+
+def _skeleton(request: dict[str, Any], response_id: str, created_at: int) -> dict[str, Any]:
+    """The response object before any output: the request's settings echoed, the defaults the API reports."""
+    text = dict(request.get("text") or {})
+    text["format"] = text.get("format") or {"type": "text"}
+    reasoning = request.get("reasoning") or {}
+    return {
+        "id": response_id, "object": "response", "created_at": created_at, "status": "in_progress",
+        "background": False, "error": None, "incomplete_details": None,
+        "instructions": request.get("instructions"), "max_output_tokens": request.get("max_output_tokens"),
+        "max_tool_calls": request.get("max_tool_calls"), "model": request.get("model"), "output": [],
+        "parallel_tool_calls": request.get("parallel_tool_calls") is not False,
+        "previous_response_id": request.get("previous_response_id"),
+        "reasoning": {"effort": reasoning.get("effort"), "summary": reasoning.get("summary")},
+        "service_tier": request.get("service_tier"), "store": request.get("store") is not False,
+        "temperature": request.get("temperature"), "text": text, "tool_choice": request.get("tool_choice") or "auto",
+        "tools": request.get("tools") or [], "top_p": request.get("top_p"),
+        "truncation": request.get("truncation") or "disabled", "usage": None, "user": request.get("user"),
+        "metadata": request.get("metadata") or {},
+    }
+
+
+def _conclude(response: dict[str, Any], reason: str | None) -> None:
+    response["status"] = "incomplete" if reason else "completed"
+    response["incomplete_details"] = {"reason": reason} if reason else None
+
+
+def _error(error: Any) -> dict[str, Any]:
+    """An OpenAI error body's inner object as the Responses `error`, whose `code` is from a closed list."""
+    error = error if isinstance(error, dict) else {}
+    code = error.get("code")
+    if code not in ERROR_CODES:
+        code = "rate_limit_exceeded" if code in RATE_LIMITED or error.get("type") in RATE_LIMITED else "server_error"
+    return {"code": code, "message": str(error.get("message") or "The upstream failed.")}
+
+
+# -- stream: chat chunks -> Responses events --------------------------------------------------------
+
+
+async def to_response_events(chunks: AsyncIterator[bytes], request: dict[str, Any], response_id: str,
+                             created_at: int, done: Callable[[dict[str, Any]], None] | None = None,
+                             ) -> AsyncIterator[bytes]:
+    """The gateway's chat SSE as the Responses event stream, from response.created to response.completed
+    (or .incomplete), or response.failed for an error event or a stream cut before `[DONE]`.
+
+    `done(response)` runs once for a stream that ends normally, before its last event goes out, so the response
+    is stored by the time the client can ask to continue it. `chunks` is closed at the end."""
+    decoder, state = SSEDecoder(), ResponseEvents(request, response_id, created_at)
+    try:
+        yield state.start()
+        async for raw in chunks:
+            out = b"".join(_relay(state, event.data, done) for event in decoder.feed(raw) if not state.ended)
+            if out:
+                yield out
+            if state.ended:
+                return
+        out = b"".join(_relay(state, event.data, done) for event in decoder.close() if not state.ended)
+        if not state.ended:
+            out += state.fail({"message": "The upstream stream ended before it was complete."})
+        yield out
+    finally:
+        aclose = getattr(chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+def _relay(state: ResponseEvents, data: bytes, done: Callable[[dict[str, Any]], None] | None) -> bytes:
+    if data == b"[DONE]":
+        out = state.finish()
+        if done is not None:
+            done(state.response)
+        return out
+    try:
+        chunk = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return state.fail({"message": "The upstream sent an event that is not JSON."})
+    if not isinstance(chunk, dict):
+        return state.fail({"message": "The upstream sent an event that is not an object."})
+    if "error" in chunk:
+        return state.fail(chunk["error"])
+    return state.feed(chunk)
+
+
+class ResponseEvents:
+    """One stream's translation: chat chunk payloads in, Responses SSE events out.
+
+    Text opens a message item with an output_text part (a refusal, a refusal part); the first tool call
+    closes that message, and each chat tool index becomes a function_call item, kept open until the end because
+    indices may interleave. `response` is the object as it stands, complete after `finish` or `fail`."""
+
+    def __init__(self, request: dict[str, Any], response_id: str, created_at: int) -> None:
+        self.response = _skeleton(request, response_id, created_at)
+        self.suffix = response_id.removeprefix("resp_")
+        self.sequence = 0
+        self.ended = False
+        self.message: int | None = None  # output index of the open message item
+        self.messages = 0
+        self.parts: dict[str, int] = {}  # part type -> content index, in the open message
+        self.calls: dict[int, int] = {}  # chat tool index -> output index
+        self.finish_reason: str | None = None
+        self.usage: Any = None
+
+    def start(self) -> bytes:
+        return self._emit("response.created", response=self.response) + self._emit(
+            "response.in_progress", response=self.response)
+
+    def feed(self, chunk: dict[str, Any]) -> bytes:
+        if chunk.get("usage"):
+            self.usage = chunk["usage"]
+        out = b""
+        for choice in chunk.get("choices") or ():
+            if choice.get("index", 0) != 0:
+                continue
+            delta = choice.get("delta") or {}
+            for kind, key in (("output_text", "content"), ("refusal", "refusal")):
+                if delta.get(key):
+                    out += self._text(kind, delta[key])
+            for call in delta.get("tool_calls") or ():
+                out += self._call(call)
+            self.finish_reason = choice.get("finish_reason") or self.finish_reason
+        return out
+
+    def finish(self) -> bytes:
+        if self.ended:
+            return b""
+        reason = INCOMPLETE.get(self.finish_reason or "")
+        status = "incomplete" if reason else "completed"
+        out = self._text("output_text", "") if not self.response["output"] else b""  # as to_response does
+        out += self._close_message(status)
+        for index in sorted(self.calls.values()):
+            item = self.response["output"][index]
+            item["status"] = status
+            out += self._emit("response.function_call_arguments.done", item_id=item["id"], output_index=index,
+                              arguments=item["arguments"])
+            out += self._emit("response.output_item.done", output_index=index, item=item)
+        self.calls = {}
+        self.response["usage"] = to_response_usage(self.usage)
+        _conclude(self.response, reason)
+        self.ended = True
+        kind = "response.incomplete" if reason else "response.completed"
+        return out + self._emit(kind, response=self.response)
+
+    def fail(self, error: dict[str, Any]) -> bytes:
+        if self.ended:
+            return b""
+        self.ended = True
+        for item in self.response["output"]:
+            if item["status"] == "in_progress":
+                item["status"] = "incomplete"
+        self.response.update(status="failed", error=_error(error), usage=to_response_usage(self.usage))
+        return self._emit("response.failed", response=self.response)
+
+    def _text(self, kind: str, delta: str) -> bytes:
+        out = b""
+        if self.message is None:
+            self.message = len(self.response["output"])
+            item_id = f"msg_{self.suffix}" + (f"_{self.messages}" if self.messages else "")
+            self.messages += 1
+            item = {"type": "message", "id": item_id, "status": "in_progress", "role": "assistant", "content": []}
+            self.response["output"].append(item)
+            out += self._emit("response.output_item.added", output_index=self.message, item=item)
+        item = self.response["output"][self.message]
+        where = {"item_id": item["id"], "output_index": self.message}
+        if kind not in self.parts:
+            self.parts[kind] = len(item["content"])
+            empty = {"type": "output_text", "text": "", "annotations": []} if kind == "output_text" else {
+                "type": "refusal", "refusal": ""}
+            item["content"].append(empty)
+            out += self._emit("response.content_part.added", **where, content_index=self.parts[kind], part=empty)
+        if not delta:
+            return out
+        part = item["content"][self.parts[kind]]
+        if kind == "output_text":
+            part["text"] += delta
+            return out + self._emit("response.output_text.delta", **where, content_index=self.parts[kind],
+                                    delta=delta, logprobs=[])
+        part["refusal"] += delta
+        return out + self._emit("response.refusal.delta", **where, content_index=self.parts[kind], delta=delta)
+
+    def _close_message(self, status: str) -> bytes:
+        if self.message is None:
+            return b""
+        index, item, out = self.message, self.response["output"][self.message], b""
+        where = {"item_id": item["id"], "output_index": index}
+        for j, part in enumerate(item["content"]):
+            if part["type"] == "output_text":
+                out += self._emit("response.output_text.done", **where, content_index=j, text=part["text"],
+                                  logprobs=[])
+            else:
+                out += self._emit("response.refusal.done", **where, content_index=j, refusal=part["refusal"])
+            out += self._emit("response.content_part.done", **where, content_index=j, part=part)
+        item["status"] = status
+        self.message, self.parts = None, {}
+        return out + self._emit("response.output_item.done", output_index=index, item=item)
+
+    def _call(self, call: dict[str, Any]) -> bytes:
+        index, function, out = call.get("index", 0), call.get("function") or {}, b""
+        if index not in self.calls:
+            out += self._close_message("completed")
+            self.calls[index] = len(self.response["output"])
+            item = {"type": "function_call", "id": f"fc_{self.suffix}_{index}",
+                    "call_id": call.get("id") or f"call_{index}", "name": function.get("name") or "",
+                    "arguments": "", "status": "in_progress"}
+            self.response["output"].append(item)
+            out += self._emit("response.output_item.added", output_index=self.calls[index], item=item)
+        item = self.response["output"][self.calls[index]]
+        item["name"] = item["name"] or function.get("name") or ""
+        if function.get("arguments"):
+            item["arguments"] += function["arguments"]
+            out += self._emit("response.function_call_arguments.delta", item_id=item["id"],
+                              output_index=self.calls[index], delta=function["arguments"])
+        return out
+
+    def _emit(self, kind: str, **data: Any) -> bytes:
+        """One event, serialized now: the items it carries keep changing afterwards."""
+        payload = {"type": kind, "sequence_number": self.sequence, **data}
+        self.sequence += 1
+        return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"

@@ -1,0 +1,95 @@
+"""Stored responses (the Responses API's `store`): each response the gateway gave, kept for `previous_response_id`,
+`GET /v1/responses/{id}` and `DELETE /v1/responses/{id}`.
+
+A record belongs to the gateway key that made it (`owner`, its name; "" on an open gateway): the store is
+keyed by owner and id, so another key finds nothing (404), as if the id did not exist. In memory: a bounded
+TTL cache (cachetools) per process. In Redis: one string per record with Redis' own expiry, shared by every
+replica; a Redis that is down or slow raises `StateUnavailableError` (the endpoint answers a clear 503).
+
+    >>> store = MemoryResponses(max_entries=10, ttl_s=60)
+    >>> asyncio.run(store.put("team-a", "resp_1", {"response": {"id": "resp_1"}}))
+    >>> asyncio.run(store.get("team-a", "resp_1")), asyncio.run(store.get("team-b", "resp_1"))
+    ({'response': {'id': 'resp_1'}}, None)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+from urllib.parse import quote
+
+import orjson
+from cachetools import TTLCache
+
+from gateway.state.redis import RedisConnection
+
+
+class ResponseStore(Protocol):
+    name: str
+
+    async def put(self, owner: str, response_id: str, record: dict[str, Any]) -> None: ...
+
+    async def get(self, owner: str, response_id: str) -> dict[str, Any] | None: ...
+
+    async def delete(self, owner: str, response_id: str) -> bool: ...
+
+    async def aclose(self) -> None: ...
+
+
+class MemoryResponses:
+    name = "memory"
+
+    def __init__(self, max_entries: int, ttl_s: float) -> None:
+        self.records: TTLCache[tuple[str, str], bytes] = TTLCache(max_entries, ttl_s)
+
+    async def put(self, owner: str, response_id: str, record: dict[str, Any]) -> None:
+        self.records[(owner, response_id)] = orjson.dumps(record)  # a copy: later changes to `record` stay out
+
+    async def get(self, owner: str, response_id: str) -> dict[str, Any] | None:
+        found = self.records.get((owner, response_id))
+        return None if found is None else dict(orjson.loads(found))
+
+    async def delete(self, owner: str, response_id: str) -> bool:
+        return self.records.pop((owner, response_id), None) is not None
+
+    async def aclose(self) -> None:
+        return None
+
+
+class RedisResponses:
+    name = "redis"
+
+    def __init__(self, connection: RedisConnection, *, prefix: str, ttl_s: float) -> None:
+        self.connection = connection
+        self.prefix = prefix
+        self.ttl_ms = max(1, int(ttl_s * 1000))
+
+    def _key(self, owner: str, response_id: str) -> str:
+        return f"{self.prefix}{quote(owner, safe='')}:{quote(response_id, safe='')}"
+
+    async def put(self, owner: str, response_id: str, record: dict[str, Any]) -> None:
+        key, value = self._key(owner, response_id), orjson.dumps(record)
+        await self.connection.run("put", lambda: self.connection.client.set(key, value, px=self.ttl_ms))
+
+    async def get(self, owner: str, response_id: str) -> dict[str, Any] | None:
+        key = self._key(owner, response_id)
+        found = await self.connection.run("get", lambda: self.connection.client.get(key))
+        return None if found is None else dict(orjson.loads(found))
+
+    async def delete(self, owner: str, response_id: str) -> bool:
+        key = self._key(owner, response_id)
+        return bool(await self.connection.run("delete", lambda: self.connection.client.delete(key)))
+
+    async def aclose(self) -> None:
+        await self.connection.aclose()
+
+
+def build_response_store(backend: str, *, redis_url: str, prefix: str, max_entries: int, ttl_s: float,
+                         timeout_s: float, on_error: Any = None) -> ResponseStore:
+    if backend == "redis":
+        connection = RedisConnection(
+            redis_url, feature="responses", meanwhile="stored responses are unavailable (503)",
+            back="stored responses are served again", timeout_s=timeout_s, retry_s=1.0,
+            on_error=on_error or (lambda kind: None),
+        )
+        return RedisResponses(connection, prefix=prefix, ttl_s=ttl_s)
+    return MemoryResponses(max_entries, ttl_s)
