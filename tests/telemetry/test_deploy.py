@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 import subprocess
 import threading
@@ -40,9 +41,13 @@ def queries() -> list[tuple[str, str]]:
 def test_compose_stack_files_parse_and_fit_together() -> None:
     compose = load_yaml("docker-compose.yml")
     services = compose["services"]
-    assert {"gateway", "otel-collector", "jaeger", "prometheus", "grafana"} <= set(services)
-    assert services["gateway"]["build"]["dockerfile"] == "deploy/Dockerfile"
+    replicas = ["gateway-a", "gateway-b"]
+    assert {"gateway", *replicas, "redis", "otel-collector", "jaeger", "prometheus", "grafana"} <= set(services)
+    assert all(services[r]["build"]["dockerfile"] == "deploy/Dockerfile" for r in replicas)
     assert (DEPLOY / "Dockerfile").is_file()
+    # the load balancer (`gateway`) runs nginx.conf, whose upstream servers are the replicas
+    assert "./nginx.conf:/etc/nginx/conf.d/default.conf:ro" in services["gateway"]["volumes"]
+    assert re.findall(r"^\s*server\s+([\w-]+):8080\b", (DEPLOY / "nginx.conf").read_text(), re.MULTILINE) == replicas
     for service in services.values():  # every mounted file exists
         for volume in service.get("volumes", ()):
             source = volume.split(":")[0]
@@ -58,7 +63,7 @@ def test_compose_stack_files_parse_and_fit_together() -> None:
     prometheus = load_yaml("prometheus.yml")
     jobs = {job["job_name"]: job for job in prometheus["scrape_configs"]}
     assert jobs["gateway"]["metrics_path"] == "/metrics"
-    assert jobs["gateway"]["static_configs"][0]["targets"] == ["gateway:8080"]
+    assert jobs["gateway"]["static_configs"][0]["targets"] == [f"{r}:8080" for r in replicas]  # each, not the LB
 
     datasources = yaml.safe_load((DEPLOY / "grafana/provisioning/datasources/datasources.yaml").read_text())
     uids = {d["uid"] for d in datasources["datasources"]}
@@ -75,6 +80,11 @@ def test_compose_stack_files_parse_and_fit_together() -> None:
     config, warnings = load_config(DEPLOY / "gateway.toml")
     assert warnings == []
     assert config.telemetry.prometheus and config.telemetry.exporter == "otlp" and not config.telemetry.otlp_metrics
+    # a stopped replica drains (drain_delay_s, then shutdown_grace_s, then up to 5 s of telemetry flush) before
+    # Docker kills it; the replicas share state through the compose file's Redis
+    drain = config.server.drain_delay_s + config.server.shutdown_grace_s + 5
+    assert all(float(services[r]["stop_grace_period"].removesuffix("s")) > drain for r in replicas)
+    assert config.state.redis_url == "redis://redis:6379/0" and config.limits.backend == config.cache.backend == "redis"
 
 
 def test_dashboard_covers_what_the_issue_asks_for() -> None:
