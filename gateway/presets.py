@@ -11,6 +11,11 @@ all see the same complete provider. Quirks:
 - `operations`: what the server offers (Groq and DeepSeek have no embeddings, Mistral no legacy completions);
   a request for anything else is a 400 naming the provider and the feature instead of an upstream 404.
 - `stream_usage = false`: the server rejects `stream_options` (Mistral answers 422 to unknown fields).
+- `RENAMED`: parameters the server spells its own way, renamed in the request (Mistral: `max_tokens` for
+  `max_completion_tokens`, `random_seed` for `seed`).
+- `DROPPED`: parameters the server refuses but does not need (Mistral: `stream_options`, as it reports
+  usage in every stream anyway).
+- `TOP_K`: the servers that take `top_k` (not an OpenAI parameter; left out for every other).
 - `prefill = true`: the server continues a trailing assistant message (resumes a cut stream there);
   `prefill_style` says how it must be asked: `"prefix"` marks that message `"prefix": true` (Mistral,
   DeepSeek's beta endpoint), `"continue_final_message"` sets vLLM's `continue_final_message` and
@@ -37,6 +42,14 @@ PRESETS: dict[str, dict[str, Any]] = {
     "vllm": {"base_url": "http://localhost:8000/v1", "prefill": True, "prefill_style": "continue_final_message"},
     "ollama": {"base_url": "http://localhost:11434/v1", "prefill": True},
 }
+
+
+RENAMED: dict[str, dict[str, str]] = {
+    "mistral": {"max_completion_tokens": "max_tokens", "seed": "random_seed"},
+}
+# OpenAI parameters the server refuses and does without: Mistral sends usage in its last chunk unasked
+DROPPED: dict[str, frozenset[str]] = {"mistral": frozenset({"stream_options"})}
+TOP_K = frozenset({"vllm", "together", "fireworks", "openrouter"})
 
 
 def apply_preset(raw: dict[str, Any]) -> dict[str, Any]:

@@ -111,9 +111,18 @@ class StreamAnswer:
         async def send(
             provider: Provider, target: Target, headers: dict[str, str] | None, settings: Any
         ) -> tuple[StartedStream, Continuation]:
-            call = prefill_call(self.call, delivered, {}) if target.prefill else None
+            prefill = target.prefill and provider.accepts_prefill(target.model)
+            call = prefill_call(self.call, delivered, {}) if prefill else None
             try:
-                started = await dispatcher.start_stream(provider, call or self.call, target, headers, settings)
+                try:
+                    started = await dispatcher.start_stream(provider, call or self.call, target, headers, settings)
+                except UpstreamStatusError as exc:
+                    if call is None or not _refused(exc):
+                        raise
+                    # The model refused the prefill (Claude 4.6 and later do, and a table can be wrong): the
+                    # same target regenerates instead, within this attempt, rather than losing the target.
+                    call = None
+                    started = await dispatcher.start_stream(provider, self.call, target, headers, settings)
             except UpstreamError as exc:
                 exc.retryable = True  # a rejected recovery (say, of the prefill) moves on: never the end
                 raise
@@ -139,6 +148,11 @@ class StreamAnswer:
         message += " and could not be resumed on another target)"
         body["error"]["message"] = scrub(message, self.secrets)
         return body
+
+
+def _refused(error: UpstreamStatusError) -> bool:
+    """A 4xx about the request itself (not 408/409/429): a prefill the model does not take, typically."""
+    return error.status in (400, 422) and error.reason is None
 
 
 def _diverged(provider: str) -> UpstreamProtocolError:

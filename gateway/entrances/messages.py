@@ -26,6 +26,8 @@ from gateway.sse import SSEDecoder
 STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "content_filter": "refusal"}
 ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
                404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error", 529: "overloaded_error"}
+# `top_k` is not an OpenAI parameter, yet it goes on: the anthropic and gemini providers send it, and the
+# OpenAI-type ones leave it out except for the servers that take it (see gateway/providers/openai.py).
 RENAMED = {"max_tokens": "max_tokens", "temperature": "temperature", "top_p": "top_p", "top_k": "top_k",
            "stop_sequences": "stop", "stream": "stream"}
 

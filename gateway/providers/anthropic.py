@@ -7,6 +7,9 @@
 Four parts, in the usual order: request, response, stream, error. Like every translator here they are
 pure and run again on each attempt, so nothing may change the client's `call.body`.
 
+Sampling parameters and prefill depend on the model family and API version (`anthropic_models.py`).
+Tool-call ids are mapped to the characters Anthropic takes (`to_anthropic_id`), reversibly.
+
 `response_format` with a JSON schema is asked for the way Anthropic documents for JSON output on every
 model: a single tool whose `input_schema` is the schema, forced with `tool_choice`. Its input comes back
 as the message text, so the client sees an ordinary JSON answer.
@@ -14,6 +17,8 @@ as the message text, so the client sees an ordinary JSON answer.
 
 from __future__ import annotations
 
+import base64
+import re
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,6 +35,7 @@ from gateway.errors import (
     UpstreamStatusError,
     UpstreamStreamError,
 )
+from gateway.providers.anthropic_models import SamplingError, accepts_prefill, sampling
 from gateway.providers.base import Call, Facts, HttpProvider, Reply, UpstreamRequest, parse_json_object, retry_after
 from gateway.sse import SSEEvent
 from gateway.upstream import USER_AGENT, Upstream
@@ -53,11 +59,12 @@ UNSUPPORTED: dict[str, tuple[Any, ...]] = {
     "functions": (None,),
     "function_call": (None,),
 }
-RENAMED = {"temperature": "temperature", "top_p": "top_p", "top_k": "top_k"}
 STOP_REASONS = {
     "end_turn": "stop", "stop_sequence": "stop", "pause_turn": "stop", "max_tokens": "length",
-    "tool_use": "tool_calls", "refusal": "content_filter",
+    "model_context_window_exceeded": "length", "tool_use": "tool_calls", "refusal": "content_filter",
 }
+TOOL_ID = re.compile(r"^[a-zA-Z0-9_-]+$")  # the ids Anthropic accepts for tool_use / tool_result
+TOOL_ID_MARK = "gwid_"  # an id outside TOOL_ID travels as this mark + its URL-safe base64
 ERROR_STATUSES = {
     "invalid_request_error": 400, "authentication_error": 401, "billing_error": 402, "permission_error": 403,
     "not_found_error": 404, "request_too_large": 413, "rate_limit_error": 429, "api_error": 500,
@@ -90,7 +97,10 @@ class AnthropicProvider(HttpProvider):
         if bad := unsupported_parameter(call.body):
             raise _unsupported(self.name, f"the parameter '{bad}'", param=bad)
         try:
-            body = to_anthropic_request(call.body, model, self.config.max_tokens_default, stream=call.stream)
+            body = to_anthropic_request(call.body, model, self.config.max_tokens_default, stream=call.stream,
+                                        api_version=self.config.anthropic_version)
+        except SamplingError as exc:
+            raise _unsupported(self.name, str(exc), param=exc.param) from None
         except ValueError as exc:
             raise _unsupported(self.name, str(exc)) from None
         except (KeyError, TypeError, AttributeError) as exc:  # a shape the OpenAI API would refuse as well
@@ -126,6 +136,9 @@ class AnthropicProvider(HttpProvider):
     def from_error(self, status: int, headers: httpx.Headers, body: bytes) -> UpstreamError:
         return from_anthropic_error(status, headers, body, self.name)
 
+    def model_accepts_prefill(self, model: str) -> bool:
+        return accepts_prefill(model)  # Claude 4.6 and later refuse it (anthropic_models.py)
+
 
 def api_root(base_url: str) -> str:
     """`https://api.anthropic.com` and `https://api.anthropic.com/v1` both mean `.../v1`."""
@@ -144,17 +157,17 @@ def unsupported_parameter(body: dict[str, Any]) -> str | None:
 
 
 def to_anthropic_request(
-    body: dict[str, Any], model: str, max_tokens_default: int, *, stream: bool = False
+    body: dict[str, Any], model: str, max_tokens_default: int, *, stream: bool = False,
+    api_version: str = "2023-06-01",
 ) -> dict[str, Any]:
-    """An OpenAI chat request as an Anthropic Messages request. Raises ValueError naming what cannot be said."""
+    """An OpenAI chat request as an Anthropic Messages request. Raises ValueError naming what cannot be said
+    (SamplingError for a sampling parameter this model or API version refuses)."""
     system, messages = _messages(body["messages"])
     out: dict[str, Any] = {"model": model, "messages": messages}
     out["max_tokens"] = body.get("max_completion_tokens") or body.get("max_tokens") or max_tokens_default
     if system:
         out["system"] = system
-    for ours, theirs in RENAMED.items():
-        if body.get(ours) is not None:
-            out[theirs] = body[ours]
+    out.update(sampling(body, model, api_version))
     stop = body.get("stop")
     if stop:
         out["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
@@ -180,6 +193,8 @@ def _messages(messages: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]
             role = "user"
         elif role == "assistant":
             blocks = _assistant_blocks(message)
+            if not blocks:
+                continue  # Anthropic refuses an empty turn (and an empty text block): it says nothing anyway
         elif role == "user":
             blocks = _user_blocks(message.get("content"))
         else:
@@ -190,6 +205,8 @@ def _messages(messages: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]
             turns.append({"role": role, "content": blocks})
     if turns and turns[-1]["role"] == "assistant":
         _strip_trailing_space(turns[-1]["content"])
+        if not turns[-1]["content"]:
+            turns.pop()  # a prefill of nothing but whitespace
     return "\n\n".join(s for s in system if s), turns
 
 
@@ -198,6 +215,8 @@ def _strip_trailing_space(blocks: list[dict[str, Any]]) -> None:
     # writes that whitespace again, and the answer drops it (`_prefill_space`), as the client has it already.
     if blocks and blocks[-1].get("type") == "text":
         blocks[-1]["text"] = blocks[-1]["text"].rstrip()
+        if not blocks[-1]["text"]:
+            blocks.pop()
 
 
 def _prefill_space(body: dict[str, Any]) -> bool:
@@ -216,6 +235,8 @@ def _user_blocks(content: Any) -> list[dict[str, Any]]:
     for part in content:
         kind = part.get("type") if isinstance(part, dict) else None
         if kind == "text":
+            if not isinstance(part.get("text", ""), str):
+                raise ValueError("text parts whose text is not a string")
             blocks.append({"type": "text", "text": part.get("text", "")})
         elif kind == "image_url":
             blocks.append(_image(part.get("image_url")))
@@ -246,20 +267,45 @@ def _assistant_blocks(message: dict[str, Any]) -> list[dict[str, Any]]:
             arguments = orjson.loads(function.get("arguments") or "{}")
         except ValueError:
             raise ValueError("tool call arguments that are not JSON") from None
-        blocks.append({"type": "tool_use", "id": tool_call.get("id"), "name": function.get("name"),
+        if not isinstance(arguments, dict):
+            raise ValueError("tool call arguments that are not a JSON object")
+        blocks.append({"type": "tool_use", "id": to_anthropic_id(tool_call.get("id")), "name": function.get("name"),
                        "input": arguments})
     return blocks
 
 
 def _tool_result(message: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "tool_result", "tool_use_id": message.get("tool_call_id"), "content": _text(message.get("content"))}
+    return {"type": "tool_result", "tool_use_id": to_anthropic_id(message.get("tool_call_id")),
+            "content": _text(message.get("content"))}
+
+
+def to_anthropic_id(call_id: Any) -> str:
+    """A tool-call id as Anthropic takes it (`^[a-zA-Z0-9_-]+$`). Other providers' ids may hold more (the
+    gateway's Gemini ids carry a base64 thought signature), so those are sent as URL-safe base64 behind a
+    mark; ids that fit and do not start with the mark go unchanged. Reversed by `from_anthropic_id`."""
+    if not isinstance(call_id, str) or not call_id:
+        raise ValueError("a tool call or tool result without an id")
+    if TOOL_ID.match(call_id) and not call_id.startswith(TOOL_ID_MARK):
+        return call_id
+    return TOOL_ID_MARK + base64.urlsafe_b64encode(call_id.encode()).decode().rstrip("=")
+
+
+def from_anthropic_id(call_id: Any) -> Any:
+    if not isinstance(call_id, str) or not call_id.startswith(TOOL_ID_MARK):
+        return call_id
+    data = call_id[len(TOOL_ID_MARK):]
+    try:
+        return base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)).decode()
+    except ValueError:
+        return call_id  # not one of ours after all
 
 
 def _text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+        return "".join(p["text"] for p in content
+                       if isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str))
     return ""
 
 
@@ -269,7 +315,8 @@ def _tools(body: dict[str, Any]) -> dict[str, Any]:
     if tools:
         out["tools"] = [_tool(t) for t in tools]
     choice = _tool_choice(body.get("tool_choice"))
-    if body.get("parallel_tool_calls") is False and tools:
+    if body.get("parallel_tool_calls") is False and tools and (choice or {}).get("type") != "none":
+        # `none` takes no disable_parallel_tool_use (no tool is called at all)
         choice = {**(choice or {"type": "auto"}), "disable_parallel_tool_use": True}
     if choice is not None and tools:
         out["tool_choice"] = choice
@@ -335,7 +382,7 @@ def from_anthropic_response(data: dict[str, Any], *, json_tool: bool = False) ->
             text.append(orjson.dumps(block.get("input")).decode())
         elif block.get("type") == "tool_use":
             arguments = orjson.dumps(block.get("input") or {}).decode()
-            tool_calls.append({"id": block.get("id"), "type": "function",
+            tool_calls.append({"id": from_anthropic_id(block.get("id")), "type": "function",
                                "function": {"name": block.get("name"), "arguments": arguments}})
     message: dict[str, Any] = {"role": "assistant", "content": "".join(text) if text or not tool_calls else None}
     if tool_calls:
@@ -388,6 +435,7 @@ class AnthropicStream:
         self.finished = False
         self.created = int(time.time())
         self.tools: dict[int, int] = {}  # content block index -> tool-call index
+        self.json_block: int | None = None  # the block of the forced JSON tool, whose input is the answer
         self.usage: dict[str, Any] = {}
         self.skip_space = False  # drop the answer's leading whitespace (see _strip_trailing_space)
 
@@ -422,14 +470,16 @@ def from_anthropic_event(stream: AnthropicStream, data: dict[str, Any]) -> list[
     if kind == "message_start":
         message = data.get("message") or {}
         facts.response_id, facts.response_model = message.get("id"), message.get("model")
-        stream.usage.update(message.get("usage") or {})
+        _read_usage(stream, message.get("usage"))
         return [stream.chunk({"role": "assistant", "content": ""})]
     if kind == "content_block_start":
         block = data.get("content_block") or {}
-        if block.get("type") == "tool_use" and not (stream.json_tool and block.get("name") == JSON_TOOL):
+        if block.get("type") == "tool_use" and stream.json_tool and block.get("name") == JSON_TOOL:
+            stream.json_block = data.get("index", 0)
+        elif block.get("type") == "tool_use":
             index = stream.tools[data.get("index", 0)] = len(stream.tools)
             facts.content_started = facts.tool_calls = True
-            call = {"index": index, "id": block.get("id"), "type": "function",
+            call = {"index": index, "id": from_anthropic_id(block.get("id")), "type": "function",
                     "function": {"name": block.get("name"), "arguments": ""}}
             return [stream.chunk({"tool_calls": [call]})]
         if block.get("type") == "text" and block.get("text"):
@@ -438,7 +488,7 @@ def from_anthropic_event(stream: AnthropicStream, data: dict[str, Any]) -> list[
     if kind == "content_block_delta":
         return _delta(stream, data.get("index", 0), data.get("delta") or {})
     if kind == "message_delta":
-        stream.usage.update(data.get("usage") or {})
+        _read_usage(stream, data.get("usage"))
         reason = finish_reason((data.get("delta") or {}).get("stop_reason"), stream.json_tool)
         facts.finish_reasons.append(reason)
         openai_usage = usage(stream.usage)
@@ -456,15 +506,21 @@ def from_anthropic_event(stream: AnthropicStream, data: dict[str, Any]) -> list[
     return []  # ping, content_block_stop, and event types added later
 
 
+def _read_usage(stream: AnthropicStream, usage: Any) -> None:
+    """Counts so far; a field sent as null (`message_delta` may say `input_tokens: null`) is no news."""
+    if isinstance(usage, dict):
+        stream.usage.update({k: v for k, v in usage.items() if v is not None})
+
+
 def _delta(stream: AnthropicStream, index: int, delta: dict[str, Any]) -> list[bytes]:
     if delta.get("type") == "text_delta":
         return _text_chunk(stream, delta.get("text", ""))
     if delta.get("type") == "input_json_delta":
         piece = delta.get("partial_json", "")
-        if index not in stream.tools:  # the forced JSON tool: its input is the answer's text
+        if index == stream.json_block:  # the forced JSON tool: its input is the answer's text
             return _text_chunk(stream, piece)
-        if not piece:
-            return []
+        if index not in stream.tools or not piece:
+            return []  # a server tool's input (server_tool_use): the server runs it, the client never sees it
         return [stream.chunk({"tool_calls": [{"index": stream.tools[index], "function": {"arguments": piece}}]})]
     return []  # thinking, signatures, citations: not part of an OpenAI answer
 

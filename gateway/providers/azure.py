@@ -2,11 +2,13 @@
 
 Two URL forms, chosen by `api_version`:
 
-- deployment URLs (default, `api_version = "2024-10-21"` or any dated version):
-  `{base_url}/openai/deployments/{model}/chat/completions?api-version=2024-10-21`, where the target's
-  `model` is the deployment name;
-- the v1 API (`api_version = "v1"`): `{base_url}/openai/v1/chat/completions`, with the deployment name
-  as the body's `model`, like OpenAI itself.
+- the v1 API (default, `api_version = "v1"`): `{base_url}/openai/v1/chat/completions`, with the deployment
+  name as the body's `model`, like OpenAI itself. It takes no api-version and serves every model kind,
+  o-series and gpt-5 included; Microsoft points new code to it;
+- deployment URLs (any dated version, e.g. `api_version = "2025-04-01-preview"`):
+  `{base_url}/openai/deployments/{model}/chat/completions?api-version=2025-04-01-preview`, where the
+  target's `model` is the deployment name. The older GA version 2024-10-21 is refused by o-series and gpt-5
+  deployments ("enabled only for api versions 2024-12-01-preview and later").
 
 `base_url` is the resource endpoint, `https://<resource>.openai.azure.com`; a copied `.../openai` or
 `.../openai/v1` suffix is accepted. The key goes in the `api-key` header (not `Authorization`).
@@ -21,7 +23,7 @@ from gateway.providers.base import Call, UpstreamRequest
 from gateway.providers.openai import PATHS, OpenAIProvider
 from gateway.upstream import Upstream
 
-DEFAULT_API_VERSION = "2024-10-21"  # the latest GA data-plane version of the deployment API
+DEFAULT_API_VERSION = "v1"  # no dated version to age: the v1 API takes every model
 
 
 class AzureProvider(OpenAIProvider):

@@ -11,7 +11,7 @@ What Gemini cannot do (legacy completions, logprobs, several streamed choices, i
 inputs...) is a 400 naming the provider and the feature, before anything is sent.
 
 Translation runs again on every attempt (retries, failover), so it must never change `call.body`.
-Embeddings are in `gemini_embed.py`.
+Embeddings are in `gemini_embed.py`, JSON Schema as Gemini's `Schema` in `gemini_schema.py`.
 """
 
 from __future__ import annotations
@@ -27,14 +27,26 @@ import orjson
 
 from gateway.config import ProviderConfig
 from gateway.errors import (
+    InvalidRequestError,
     UnsupportedFeatureError,
     UpstreamError,
     UpstreamProtocolError,
     UpstreamStatusError,
     UpstreamStreamError,
 )
-from gateway.providers.base import Call, Facts, HttpProvider, Reply, UpstreamRequest, parse_json_object, retry_after
+from gateway.providers.base import (
+    UNREADABLE,
+    Call,
+    Facts,
+    HttpProvider,
+    Reply,
+    UpstreamRequest,
+    parse_json_object,
+    retry_after,
+    untranslatable,
+)
 from gateway.providers.gemini_embed import from_gemini_embeddings, to_gemini_embeddings
+from gateway.providers.gemini_schema import gemini_schema
 from gateway.sse import SSEEvent
 from gateway.upstream import USER_AGENT, Upstream
 
@@ -62,14 +74,24 @@ UNSUPPORTED = {
     "functions": "legacy functions (use tools)", "function_call": "legacy function_call (use tool_choice)",
     "reasoning_effort": "reasoning_effort",
 }
-FINISH_REASONS = {"STOP": "stop", "MAX_TOKENS": "length", "SAFETY": "content_filter", "RECITATION": "content_filter",
-                  "BLOCKLIST": "content_filter", "PROHIBITED_CONTENT": "content_filter", "SPII": "content_filter",
-                  "IMAGE_SAFETY": "content_filter"}
+# Every `FinishReason` of the v1beta API (google-genai's enum); anything newer reads as "stop".
+FINISH_REASONS = {
+    "FINISH_REASON_UNSPECIFIED": "stop", "STOP": "stop", "OTHER": "stop", "IMAGE_OTHER": "stop", "NO_IMAGE": "stop",
+    "MAX_TOKENS": "length", "CONTINUATION": "length",
+    "SAFETY": "content_filter", "RECITATION": "content_filter", "LANGUAGE": "content_filter",
+    "BLOCKLIST": "content_filter", "PROHIBITED_CONTENT": "content_filter", "SPII": "content_filter",
+    "IMAGE_SAFETY": "content_filter", "IMAGE_PROHIBITED_CONTENT": "content_filter",
+    "IMAGE_RECITATION": "content_filter", "ESCALATION": "content_filter", "PUP_LIMITED_DISABLED": "content_filter",
+    "MODEL_ARMOR": "content_filter",
+}
+# The model produced something unusable (a broken or unexpected function call, a broken answer): no answer
+# at all, so an error that may go to another target rather than an empty "stop".
+FAILED_REASONS = frozenset({"MALFORMED_FUNCTION_CALL", "UNEXPECTED_TOOL_CALL", "TOO_MANY_TOOL_CALLS",
+                            "MISSING_THOUGHT_SIGNATURE", "MALFORMED_RESPONSE"})
 STATUS_TYPES = {"INVALID_ARGUMENT": "invalid_request_error", "FAILED_PRECONDITION": "invalid_request_error",
                 "UNAUTHENTICATED": "authentication_error", "PERMISSION_DENIED": "permission_error",
                 "NOT_FOUND": "not_found_error", "RESOURCE_EXHAUSTED": "rate_limit_error"}
 SIGNATURE_MARK = "~ts~"  # tool call id = Gemini's id + mark + thoughtSignature (see tool_call)
-SCHEMA_DROPPED = frozenset({"$schema", "additionalProperties", "strict"})  # JSON Schema keys Gemini's Schema lacks
 
 
 def api_root(base_url: str | None) -> str:
@@ -97,7 +119,10 @@ class GeminiProvider(HttpProvider):
             return UpstreamRequest("POST", f"{model_path}:{method}", self.headers, orjson.dumps(body))
         if call.operation != "chat":
             raise unsupported(self.name, "the legacy completions endpoint (/v1/completions); use chat completions")
-        body = to_gemini_request(call.body, self.name, stream=call.stream)
+        try:
+            body = to_gemini_request(call.body, self.name, stream=call.stream)
+        except UNREADABLE as exc:  # a field of an unexpected type that the checks above let through
+            raise untranslatable(self.name, exc) from None
         url = f"{model_path}:streamGenerateContent?alt=sse" if call.stream else f"{model_path}:generateContent"
         return UpstreamRequest("POST", url, self.headers, orjson.dumps(body))
 
@@ -107,7 +132,7 @@ class GeminiProvider(HttpProvider):
         data = parse_json_object(body, self.name)
         if call.operation == "embeddings":
             return from_gemini_embeddings(call.body, data)
-        answer, facts = from_gemini_response(data)
+        answer, facts = from_gemini_response(data, self.name)
         return Reply(orjson.dumps(answer), facts)
 
     # -- stream -------------------------------------------------------------------------------------
@@ -172,6 +197,8 @@ def to_gemini_contents(messages: Any, provider: str) -> tuple[list[dict[str, Any
             role, parts = "user", _parts(message.get("content"), provider)
         elif role == "assistant":
             role, parts = "model", _assistant_parts(message, names, provider)
+            if not parts:
+                continue  # Gemini refuses an empty text part, and an empty turn says nothing
         elif role == "tool":
             role, parts = "user", [_function_response(message, names)]
         else:
@@ -213,9 +240,13 @@ def _assistant_parts(message: dict[str, Any], names: dict[str, str], provider: s
     content = message.get("content")
     parts: list[dict[str, Any]] = [{"text": content}] if isinstance(content, str) and content else []
     if isinstance(content, list):
-        parts += [{"text": p["text"]} for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)]
+        parts += [{"text": p["text"]} for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)
+                  and p["text"]]
     for call in message.get("tool_calls") or ():
-        function = call.get("function") or {}
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(call, dict) or not isinstance(function, dict | None):
+            raise InvalidRequestError("messages: a tool call's function must be an object", param="messages")
+        function = function or {}
         names[call.get("id", "")] = function.get("name", "")
         try:
             args = orjson.loads(function.get("arguments") or "{}")
@@ -230,7 +261,7 @@ def _assistant_parts(message: dict[str, Any], names: dict[str, str], provider: s
         if signature:
             part["thoughtSignature"] = signature
         parts.append(part)
-    return parts or [{"text": ""}]
+    return parts
 
 
 def _function_response(message: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
@@ -254,8 +285,9 @@ def _declaration(tool: Any, provider: str) -> dict[str, Any]:
     if not isinstance(function, dict):
         raise unsupported(provider, "tools that are not functions", "tools")
     declaration: dict[str, Any] = {"name": function.get("name"), "description": function.get("description", "")}
-    if function.get("parameters"):
-        declaration["parameters"] = gemini_schema(function["parameters"])
+    parameters = gemini_schema(function.get("parameters"))
+    if parameters.get("properties") or parameters.get("type") not in (None, "OBJECT"):
+        declaration["parameters"] = parameters  # a function without parameters is declared without any
     return declaration
 
 
@@ -277,25 +309,21 @@ def _response_format(fmt: Any, provider: str) -> dict[str, Any]:
         return {"responseMimeType": "application/json"}
     if kind == "json_schema" and isinstance(fmt.get("json_schema"), dict):
         schema = fmt["json_schema"].get("schema")
-        return {"responseMimeType": "application/json", **({"responseSchema": gemini_schema(schema)} if schema else {})}
+        if not isinstance(schema, dict) or not schema:
+            return {"responseMimeType": "application/json"}
+        return {"responseMimeType": "application/json", "responseSchema": gemini_schema(schema, order=True)}
     raise unsupported(provider, f"response_format {kind!r}", "response_format")
-
-
-def gemini_schema(schema: Any) -> Any:
-    """A JSON Schema as Gemini's OpenAPI-subset `Schema`: the keys it would reject are left out."""
-    if isinstance(schema, dict):
-        return {k: ({n: gemini_schema(p) for n, p in v.items()} if k == "properties" and isinstance(v, dict)
-                    else gemini_schema(v)) for k, v in schema.items() if k not in SCHEMA_DROPPED}
-    if isinstance(schema, list):
-        return [gemini_schema(v) for v in schema]
-    return schema
 
 
 # -- response ---------------------------------------------------------------------------------------
 
 
-def from_gemini_response(data: dict[str, Any]) -> tuple[dict[str, Any], Facts]:
-    """A `GenerateContentResponse` as an OpenAI chat.completion, and its facts."""
+def from_gemini_response(data: dict[str, Any], provider: str = "gemini") -> tuple[dict[str, Any], Facts]:
+    """A `GenerateContentResponse` as an OpenAI chat.completion, and its facts. A candidate that ended in a
+    failure (`MALFORMED_FUNCTION_CALL`, ...) raises UpstreamProtocolError, which may go to another target."""
+    check_shape(data, provider)
+    for candidate in data.get("candidates") or ():
+        check_finish(candidate, provider)
     response_id = f"chatcmpl-{data.get('responseId') or _digest(data)}"
     facts = Facts(response_id=response_id, response_model=data.get("modelVersion"))
     choices = []
@@ -319,6 +347,25 @@ def from_gemini_response(data: dict[str, Any]) -> tuple[dict[str, Any], Facts]:
     if usage:
         answer["usage"] = usage
     return answer, facts
+
+
+def check_shape(data: dict[str, Any], provider: str) -> None:
+    """What the translation reads must have the types `GenerateContentResponse` gives it; anything else is an
+    answer the gateway cannot read (a 502 that may fail over), never a crash."""
+    candidates, feedback = data.get("candidates"), data.get("promptFeedback")
+    fine = isinstance(candidates, list | None) and isinstance(feedback, dict | None)
+    for candidate in candidates if fine and candidates else ():
+        if not fine:
+            break
+        content = candidate.get("content") if isinstance(candidate, dict) else None
+        parts = content.get("parts") if isinstance(content, dict) else None
+        fine = (isinstance(candidate, dict) and isinstance(content, dict | None)
+                and isinstance(parts, list | None) and all(isinstance(p, dict) for p in parts or ())
+                and isinstance(candidate.get("finishReason"), str | None)
+                and isinstance(candidate.get("index", 0), int))
+    if not fine:
+        raise UpstreamProtocolError(f"provider {provider} answered in a shape that is not Gemini's "
+                                    "GenerateContentResponse", provider=provider)
 
 
 def _candidate_output(candidate: dict[str, Any], response_id: str) -> tuple[str, list[dict[str, Any]]]:
@@ -352,19 +399,33 @@ def finish_reason(reason: Any, tool_calls: bool) -> str:
     return FINISH_REASONS.get(reason, "stop") if isinstance(reason, str) else "stop"
 
 
+def check_finish(candidate: dict[str, Any], provider: str) -> None:
+    """Raise for a candidate that ended in a failure (FAILED_REASONS): retryable, so it may fail over."""
+    reason = candidate.get("finishReason")
+    if reason in FAILED_REASONS:
+        detail = candidate.get("finishMessage")
+        message = f"provider {provider} could not complete the answer ({reason}" + (f": {detail})" if detail else ")")
+        raise UpstreamProtocolError(message, provider=provider)
+
+
 def from_gemini_usage(meta: Any) -> dict[str, Any] | None:
     if not isinstance(meta, dict):
         return None
-    prompt = meta.get("promptTokenCount", 0)
-    thoughts = meta.get("thoughtsTokenCount", 0)
-    completion = meta.get("candidatesTokenCount", 0) + thoughts
+    prompt, thoughts = _count(meta, "promptTokenCount"), _count(meta, "thoughtsTokenCount")
+    completion = _count(meta, "candidatesTokenCount") + thoughts
     usage: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": completion,
-                             "total_tokens": meta.get("totalTokenCount", prompt + completion)}
-    if meta.get("cachedContentTokenCount"):
-        usage["prompt_tokens_details"] = {"cached_tokens": meta["cachedContentTokenCount"]}
+                             "total_tokens": _count(meta, "totalTokenCount") or prompt + completion}
+    if cached := _count(meta, "cachedContentTokenCount"):
+        usage["prompt_tokens_details"] = {"cached_tokens": cached}
     if thoughts:
         usage["completion_tokens_details"] = {"reasoning_tokens": thoughts}
     return usage
+
+
+def _count(meta: dict[str, Any], key: str) -> int:
+    """A token count; Gemini leaves out the zero ones, and a null is no count either."""
+    value = meta.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def _digest(value: Any) -> str:
@@ -405,6 +466,7 @@ class GeminiStream:
     def from_gemini_event(self, data: dict[str, Any]) -> list[bytes]:
         if "error" in data:
             raise UpstreamStreamError.from_event(data["error"], self.provider)
+        check_shape(data, self.provider)
         facts, out = self.facts, []
         if facts.response_id is None:
             facts.response_id = f"chatcmpl-{data.get('responseId') or _digest(data)[:24]}"
@@ -428,6 +490,7 @@ class GeminiStream:
         return out
 
     def _choice(self, candidate: dict[str, Any]) -> dict[str, Any] | None:
+        check_finish(candidate, self.provider)
         index = candidate.get("index", 0)
         delta: dict[str, Any] = {}
         text: list[str] = []

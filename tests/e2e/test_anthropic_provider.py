@@ -47,6 +47,12 @@ type = "anthropic"
 base_url = "{busy.url}/v1"
 api_key = "{KEY}"
 [[providers]]
+name = "claude-2026"
+type = "anthropic"
+base_url = "{main.url}"
+api_key = "{KEY}"
+anthropic_version = "2026-10-21"
+[[providers]]
 name = "oa"
 type = "openai"
 base_url = "{oa.url}/v1"
@@ -61,14 +67,31 @@ retries_per_target = 0
 model = "claude"
   [[routes.targets]]
   provider = "claude"
-  model = "claude-main"
+  model = "claude-sonnet-4-5"
+[[routes]]
+model = "claude-2026"
+  [[routes.targets]]
+  provider = "claude-2026"
+  model = "claude-opus-4-6"
+[[routes]]
+model = "newest"
+  [[routes.targets]]
+  provider = "claude"
+  model = "claude-opus-4-6"
+[[routes]]
+model = "busy-then-newest"
+fallbacks = ["newest"]
+retries_per_target = 0
+  [[routes.targets]]
+  provider = "claude-busy"
+  model = "claude-haiku-4-5"
 [[routes]]
 model = "busy"
 fallbacks = ["claude"]
 retries_per_target = 0
   [[routes.targets]]
   provider = "claude-busy"
-  model = "claude-busy"
+  model = "claude-haiku-4-5"
 """
         self.gateway = stack.enter_context(run_server(create_app(parse_config(text))))
         self.client = openai.OpenAI(base_url=self.gateway.url + "/v1", api_key="k", max_retries=0)
@@ -78,6 +101,7 @@ retries_per_target = 0
             fake.requests.clear()
             fake._queue.clear()
             fake.parallel = 1
+            fake.reject_prefill = False
         self.openai.reset()
 
 
@@ -100,7 +124,7 @@ def test_chat_with_system_and_history(s: Setup) -> None:
     answer = s.client.chat.completions.create(model="claude", messages=messages, temperature=0.5, stop=["zzz"])
     s.main.cache_read_tokens = 0
     assert answer.choices[0].message.content == "Hello from the fake Anthropic."
-    assert answer.choices[0].finish_reason == "stop" and answer.model == "claude-main"
+    assert answer.choices[0].finish_reason == "stop" and answer.model == "claude-sonnet-4-5"
     assert answer.usage is not None and answer.usage.prompt_tokens_details is not None
     assert answer.usage.prompt_tokens_details.cached_tokens == 4
     sent = s.main.last
@@ -259,6 +283,28 @@ def test_stream_cut_mid_answer_is_resumed_by_prefill(s: Setup) -> None:
     assert s.main.last.json["messages"][-1] == prefill
 
 
+def test_a_cut_stream_is_regenerated_on_a_model_that_refuses_prefill(s: Setup) -> None:
+    """Claude 4.6 and later refuse an assistant prefill: the gateway does not send one (issue 20, item 3)."""
+    s.busy.enqueue(Cut(after=2))
+    chunks = list(s.client.chat.completions.create(model="busy-then-newest", messages=USER, stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == "Hello from the fake Anthropic."
+    assert len(s.main.requests) == 1 and s.main.last.json["messages"] == [
+        {"role": "user", "content": [{"type": "text", "text": "hi"}]}]
+    assert s.main.last.json["model"] == "claude-opus-4-6"
+
+
+def test_a_refused_prefill_is_regenerated_on_the_same_target(s: Setup) -> None:
+    """The table can be wrong (or the model changed): a prefill refused with a 400 falls back to
+    regenerate-and-splice on the same target, and the client still gets the whole answer once."""
+    s.main.reject_prefill = True
+    s.busy.enqueue(Cut(after=2))
+    chunks = list(s.client.chat.completions.create(model="busy", messages=USER, stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == "Hello from the fake Anthropic."
+    first, second = s.main.requests
+    assert first.json["messages"][-1] == {"role": "assistant", "content": [{"type": "text", "text": "Hello from"}]}
+    assert second.json["messages"] == [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]
+
+
 def test_stream_error_event_after_content_without_resume_ends_with_an_error(s: Setup) -> None:
     s.main.enqueue(StreamError(after=2, error_type="invalid_request_error", message="bad"))
     with httpx.stream("POST", s.gateway.url + "/v1/chat/completions", timeout=5,
@@ -281,3 +327,40 @@ def test_a_resume_anthropic_cannot_do_ends_the_stream_with_an_error(s: Setup) ->
         body = response.read()
     assert response.status_code == 200 and b"[DONE]" not in body
     assert b'"error"' in body and b'"content":"Hello"' in body and not s.main.requests
+
+
+# -- requests as the real API takes them (issue 20) --------------------------------------------------------------
+
+
+def test_sampling_parameters_are_sent_as_the_model_takes_them(s: Setup) -> None:
+    answer = s.client.chat.completions.create(model="claude", messages=USER, temperature=1.6, top_p=0.9)
+    assert answer.choices[0].message.content == "Hello from the fake Anthropic."
+    sent = s.main.last.json
+    assert sent["temperature"] == 1 and "top_p" not in sent  # Sonnet 4.5 takes one of the pair, 0-1
+
+
+def test_sampling_parameters_on_api_version_2026_10_21_are_a_clear_400(s: Setup) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        s.client.chat.completions.create(model="claude-2026", messages=USER, temperature=0.2)
+    error = caught.value.body
+    assert isinstance(error, dict) and error["param"] == "temperature"
+    assert "anthropic-version 2026-10-21" in error["message"] and not s.main.requests
+    s.client.chat.completions.create(model="claude-2026", messages=USER, temperature=1)  # neutral: left out
+    assert s.main.last.headers["anthropic-version"] == "2026-10-21" and "temperature" not in s.main.last.json
+
+
+def test_a_conversation_with_gemini_tool_call_ids_goes_to_anthropic(s: Setup) -> None:
+    """The gateway's Gemini ids carry a base64 thought signature (`~`, `+`, `/`, `=`): a conversation that
+    fails over from a Gemini target must still be one Anthropic takes."""
+    signed = "call_7f3a~ts~CiQBVKhc7+Zr/Y2x9Q8WmZ1Xy0P0/Zr=="
+    messages: Any = [*USER, {"role": "assistant", "content": "", "tool_calls": [
+        {"id": signed, "type": "function", "function": {"name": "weather", "arguments": '{"city": "Paris"}'}}]},
+        {"role": "tool", "tool_call_id": signed, "content": "sunny"}, {"role": "assistant", "content": ""},
+        {"role": "user", "content": "and so?"}]
+    answer = s.client.chat.completions.create(model="claude", messages=messages, tools=[WEATHER],
+                                              tool_choice="none", parallel_tool_calls=False)
+    assert answer.choices[0].message.content == "Hello from the fake Anthropic."
+    sent = s.main.last.json
+    assert sent["tool_choice"] == {"type": "none"}
+    used, answered = sent["messages"][1]["content"][0]["id"], sent["messages"][2]["content"][0]["tool_use_id"]
+    assert used == answered and used != signed

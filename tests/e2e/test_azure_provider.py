@@ -6,13 +6,14 @@ import json
 from collections.abc import Iterator
 from contextlib import ExitStack
 
+import httpx
 import openai
 import pytest
 
 from gateway.app import create_app
 from gateway.config import parse_config
 from tests.fakes.azure import AzureFront
-from tests.fakes.openai_compat import Fail, FakeOpenAI
+from tests.fakes.openai_compat import CutAfter, Fail, FakeOpenAI
 from tests.support import run_server
 
 KEY = "azure-secret-key-0123456789"
@@ -34,12 +35,12 @@ name = "azure"
 type = "azure"
 base_url = "{upstream.url}"
 api_key = "{KEY}"
+api_version = "2025-04-01-preview"
 [[providers]]
 name = "azure-v1"
 type = "azure"
 base_url = "{upstream.url}/openai/v1"
 api_key = "{KEY}"
-api_version = "v1"
 [[routes]]
 model = "gpt"
   [[routes.targets]]
@@ -77,11 +78,11 @@ def test_chat_on_a_deployment_url(azure: tuple[AzureFront, openai.OpenAI]) -> No
     completion = client.chat.completions.create(model="gpt", messages=MESSAGES)  # type: ignore[arg-type]
     assert completion.choices[0].message.content == front.fake.reply
     path, query, headers = front.seen[-1]
-    assert (path, query) == ("/openai/deployments/gpt-4o-prod/chat/completions", "api-version=2024-10-21")
+    assert (path, query) == ("/openai/deployments/gpt-4o-prod/chat/completions", "api-version=2025-04-01-preview")
     assert headers["api-key"] == KEY and "authorization" not in headers
 
 
-def test_v1_form_stream_and_tools(azure: tuple[AzureFront, openai.OpenAI]) -> None:
+def test_v1_form_by_default_stream_and_tools(azure: tuple[AzureFront, openai.OpenAI]) -> None:
     front, client = azure
     chunks = list(client.chat.completions.create(model="gpt-v1", messages=MESSAGES, stream=True))  # type: ignore[arg-type]
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == front.fake.reply
@@ -107,3 +108,20 @@ def test_429_fails_over_and_errors_keep_their_status(azure: tuple[AzureFront, op
     front.fake.enqueue(Fail(400))
     with pytest.raises(openai.BadRequestError):
         client.chat.completions.create(model="gpt", messages=MESSAGES)  # type: ignore[arg-type]
+
+
+def test_a_stream_opening_with_the_prompt_filter_chunk_keeps_one_id_when_resumed(
+    azure: tuple[AzureFront, openai.OpenAI],
+) -> None:
+    """Azure's first chunk has "" for id and model: the stream's id is the first real one, and a stream cut
+    and continued on another target keeps it (issue 20, item 11)."""
+    front, client = azure
+    front.fake.enqueue(CutAfter(3))
+    body = {"model": "failover", "messages": MESSAGES, "stream": True}
+    with httpx.stream("POST", str(client.base_url) + "chat/completions", json=body, timeout=5) as response:
+        events = [line[6:] for line in response.iter_lines() if line.startswith("data: ")]
+    chunks = [json.loads(e) for e in events if e != "[DONE]"]
+    assert events[-1] == "[DONE]" and chunks[0]["id"] == "" and "prompt_filter_results" in chunks[0]
+    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"]) == front.fake.reply
+    assert len({c["id"] for c in chunks[1:]}) == 1 and chunks[1]["id"]
+    assert len(front.seen) >= 2 and front.seen[-1][0] == "/openai/v1/chat/completions"  # continued on azure-v1

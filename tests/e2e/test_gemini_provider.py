@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import ExitStack
+from typing import Literal
 
 import httpx
 import openai
 import pytest
+from pydantic import BaseModel
 
 from gateway.app import create_app
 from gateway.config import parse_config
 from tests.fakes.gemini import FakeGemini, google_error
-from tests.fakes.openai_compat import CutAfter, Fail, FakeOpenAI, Malformed
+from tests.fakes.openai_compat import CutAfter, Fail, FakeOpenAI, Malformed, Reply
 from tests.support import RunningServer, run_server
 
 KEY = "AIza-fake-key-0123456789"
@@ -223,3 +225,64 @@ def test_stream_cut_midway_is_resumed_on_the_backup(stack: Stack) -> None:
         model="flash-then-backup", messages=MESSAGES, stream=True))  # type: ignore[arg-type]
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Hello from the fake Gemini."
     assert len(stack.backup.requests) == 1
+
+
+# -- what Pydantic-based clients send, and answers that are no answer (issue 20) ----------------------------------
+
+
+class Address(BaseModel):
+    city: str
+    kind: Literal["home", "work"]
+
+
+class Person(BaseModel):
+    name: str
+    nickname: str | None
+    address: Address
+
+
+def test_parse_with_a_nested_pydantic_model(stack: Stack) -> None:
+    """What `client.chat.completions.parse` sends ($defs, $ref, const-like Literals, nullables) reaches Gemini
+    as a `Schema` it takes."""
+    answer = '{"name": "Ada", "nickname": null, "address": {"city": "Paris", "kind": "home"}}'
+    stack.gemini.enqueue(Reply(answer))
+    parsed = stack.client.chat.completions.parse(model="flash", messages=MESSAGES, response_format=Person)  # type: ignore[arg-type]
+    assert parsed.choices[0].message.parsed == Person(name="Ada", nickname=None, address=Address(city="Paris",
+                                                                                                kind="home"))
+    schema = stack.gemini.last.json["generationConfig"]["responseSchema"]
+    assert schema["properties"]["address"]["properties"]["kind"] == {"type": "STRING", "enum": ["home", "work"],
+                                                                     "title": "Kind"}
+
+
+def test_pydantic_function_tools(stack: Stack) -> None:
+    completion = stack.client.chat.completions.create(model="flash", messages=MESSAGES,  # type: ignore[arg-type]
+                                                      tools=[openai.pydantic_function_tool(Person)])
+    assert completion.choices[0].finish_reason == "tool_calls"
+    parameters = stack.gemini.last.json["tools"][0]["functionDeclarations"][0]["parameters"]
+    assert parameters["properties"]["nickname"] == {"type": "STRING", "title": "Nickname", "nullable": True}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_malformed_function_call_fails_over(stack: Stack, stream: bool) -> None:
+    stack.gemini.finish_reason = "MALFORMED_FUNCTION_CALL"
+    raw = stack.client.chat.completions.with_raw_response.create(  # type: ignore[call-overload]
+        model="flash-then-backup", messages=MESSAGES, tools=TOOLS, stream=stream)
+    assert raw.headers["x-gateway-provider"] == "backup" and raw.headers["x-gateway-attempts"] == "2"
+    if stream:
+        calls = [t for c in raw.parse() if c.choices for t in c.choices[0].delta.tool_calls or ()]
+    else:
+        calls = raw.parse().choices[0].message.tool_calls or []
+    assert calls and calls[0].function.name == "get_weather"  # the backup made the call Gemini could not
+
+
+def test_a_malformed_function_call_without_another_target_is_a_502_saying_so(stack: Stack) -> None:
+    stack.gemini.finish_reason = "MALFORMED_FUNCTION_CALL"
+    with pytest.raises(openai.APIStatusError, match="MALFORMED_FUNCTION_CALL") as caught:
+        stack.client.chat.completions.create(model="flash", messages=MESSAGES, tools=TOOLS)  # type: ignore[arg-type]
+    assert caught.value.status_code == 502
+
+
+def test_an_empty_assistant_message_is_left_out(stack: Stack) -> None:
+    messages = [*MESSAGES, {"role": "assistant", "content": ""}, {"role": "user", "content": "Well?"}]
+    stack.client.chat.completions.create(model="flash", messages=messages)  # type: ignore[arg-type]
+    assert [c["role"] for c in stack.gemini.last.json["contents"]] == ["user"]

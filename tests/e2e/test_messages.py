@@ -84,6 +84,14 @@ def test_request_reaches_openai_upstream_translated(s: Setup) -> None:
 
 
 @pytest.mark.parametrize("model", ["gpt", "claude"])
+def test_top_k_goes_to_anthropic_and_never_to_an_openai_server(s: Setup, model: str) -> None:
+    """`top_k` is not an OpenAI parameter: the OpenAI server is not sent it (issue 20, item 12)."""
+    s.client.messages.create(model=model, max_tokens=7, messages=USER, extra_body={"top_k": 5, "top_p": 0.5})
+    fake = s.openai if model == "gpt" else s.anthropic
+    assert ("top_k" in fake.last.json) is (model == "claude") and fake.last.json["top_p"] == 0.5
+
+
+@pytest.mark.parametrize("model", ["gpt", "claude"])
 def test_stream(s: Setup, model: str) -> None:
     with s.client.messages.stream(model=model, max_tokens=100, messages=USER) as stream:
         text = "".join(stream.text_stream)

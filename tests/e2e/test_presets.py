@@ -42,3 +42,14 @@ def test_an_operation_the_preset_server_lacks_is_a_400_and_never_sent(cluster: C
     assert response.status_code == 400
     assert response.json()["error"]["message"] == "provider groq does not support embeddings"
     assert groq.requests == []
+
+
+def test_mistral_preset_sends_max_tokens_for_max_completion_tokens(cluster: Cluster) -> None:
+    """Mistral refuses `max_completion_tokens`, which the openai SDK sends for new models (issue 20, item 13)."""
+    mistral = cluster.fake("mistral", provider='preset = "mistral"')
+    gateway = cluster.gateway(route("chat", "mistral/mistral-large-latest"))
+    body = {"model": "chat", "messages": MESSAGES, "max_completion_tokens": 50, "seed": 3, "top_k": 5}
+    assert httpx.post(gateway.url + "/v1/chat/completions", json=body, timeout=5).status_code == 200
+    sent = mistral.last.json
+    assert (sent["max_tokens"], sent["random_seed"]) == (50, 3)
+    assert not {"max_completion_tokens", "seed", "top_k"} & set(sent)

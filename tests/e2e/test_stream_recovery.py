@@ -267,13 +267,25 @@ def test_a_cut_stream_is_continued_on_a_fallback_route(cluster: Cluster) -> None
     assert len(backup.requests) == 1
 
 
-def test_a_prefill_rejected_moves_on_to_the_next_target(cluster: Cluster) -> None:
+def test_a_rejected_prefill_is_regenerated_on_the_same_target(cluster: Cluster) -> None:
+    """A target configured for prefill whose model refuses it (Claude 4.6 and later, say) regenerates instead."""
     a, b, c = fakes(cluster, "a", "b", "c", b="prefill = true")
     b.reject_prefill = True
     gateway = cluster.gateway(THREE)
     a.enqueue(CutAfter(3))
     assert_whole(stream(gateway))
-    assert b.last.json["messages"][-1]["role"] == "assistant" and len(c.requests) == 1
+    prefilled, regenerated = b.requests
+    assert prefilled.json["messages"][-1]["role"] == "assistant" and regenerated.json["messages"] == MESSAGES
+    assert not c.requests
+    assert target_status(gateway, "chat", "b/mb")["consecutive_failures"] == 0  # a refusal is not a failure
+
+
+def test_prefill_models_turn_prefill_off_for_a_model(cluster: Cluster) -> None:
+    a, b = fakes(cluster, "a", "b", b='prefill = true\nprefill_models = { "m*" = false }')
+    gateway = cluster.gateway(TWO)
+    a.enqueue(CutAfter(3))
+    assert_whole(stream(gateway))
+    assert [r.json["messages"] for r in b.requests] == [MESSAGES]  # regenerated at once, no prefill tried
 
 
 # -- in the middle: when it cannot be continued --------------------------------------------------------------
@@ -302,15 +314,16 @@ def test_a_diverging_regeneration_ends_with_an_error_event_naming_the_original_f
 
 
 def test_a_rejected_prefill_never_hides_the_original_failure(cluster: Cluster) -> None:
-    a, b = fakes(cluster, "a", "b", b="prefill = true")
+    a = cluster.fake("a", reply=REPLY)
+    b = cluster.fake("b", reply="A completely different answer.", provider="prefill = true")
     b.reject_prefill = True
     gateway = cluster.gateway(TWO)
     a.enqueue(CutAfter(3))
     answer = stream(gateway)
     error = assert_cut(answer, mentions="the connection to provider a failed")
-    assert "prefill" not in error["message"]
-    assert len(b.requests) == 1  # a rejection comes back the same: not retried
-    assert target_status(gateway, "chat", "b/mb")["consecutive_failures"] == 0  # nor held against the target
+    assert "prefill" not in error["message"] and answer.text == "The quick brown"
+    assert len(b.requests) == 2  # the refused prefill, then a regeneration that said something else
+    assert target_status(gateway, "chat", "b/mb")["consecutive_failures"] == 0  # neither held against the target
 
 
 def test_a_stall_with_no_target_left_ends_with_an_error_event(cluster: Cluster) -> None:

@@ -14,7 +14,10 @@ Behaviours queued with ``fake.enqueue(...)`` are consumed one per request:
 Tools: when the request has tools and its last user turn holds no ``tool_result``, the fake calls the tool
 that ``tool_choice`` names (or the first; every tool, up to ``parallel``, when ``parallel > 1``) with
 arguments filled from the input schema; otherwise it answers with ``reply``. A trailing assistant turn is
-continued (prefill): only the rest of ``reply`` is sent when ``reply`` starts with it.
+continued (prefill): only the rest of ``reply`` is sent when ``reply`` starts with it, unless
+``fake.reject_prefill`` is set: then it is a 400, as Claude 4.6 and later answer. It also refuses what the
+real API refuses and the SDK's types cannot say: tool ids outside ``^[a-zA-Z0-9_-]+$``, empty content or
+text blocks, a temperature above 1, and ``disable_parallel_tool_use`` on the ``none`` tool choice.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import re
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +40,9 @@ from tests.fakes.openai_compat import AbortConnection, Recorded, _install_log_fi
 
 DEFAULT_REPLY = "Hello from the fake Anthropic."
 VERSION = "2023-06-01"
+PREFILL_REFUSED = ("This model does not support assistant message prefill. "
+                   "The conversation must end with a user message.")
+TOOL_ID = re.compile(r"^[a-zA-Z0-9_-]+$")
 
 
 @dataclass(frozen=True)
@@ -92,6 +99,7 @@ class FakeAnthropic:
         self.parallel = 1  # how many tools one answer calls at most
         self.cache_read_tokens = 0
         self.cache_creation_tokens = 0
+        self.reject_prefill = False  # True: a trailing assistant message is a 400, as on Claude 4.6 and later
         self.requests: list[Recorded] = []
         self._queue: deque[Behaviour] = deque()
         self._ids = itertools.count(1)
@@ -142,7 +150,9 @@ class FakeAnthropic:
         last = body["messages"][-1]
         if last["role"] == "assistant" and _text(last["content"]) != _text(last["content"]).rstrip():
             return 400, "invalid_request_error", "final assistant content cannot end with trailing whitespace"
-        return None
+        if last["role"] == "assistant" and self.reject_prefill:
+            return 400, "invalid_request_error", PREFILL_REFUSED
+        return _content_problem(body)
 
     def _answer(self, body: dict[str, Any]) -> dict[str, Any]:
         messages = body["messages"]
@@ -186,6 +196,27 @@ class FakeAnthropic:
         if choice["type"] == "tool":
             return [t for t in tools if t["name"] == choice["name"]][:1]
         return tools[: 1 if choice.get("disable_parallel_tool_use") else self.parallel]
+
+
+def _content_problem(body: dict[str, Any]) -> tuple[int, str, str] | None:
+    """What the real API refuses beyond the shapes the SDK's types describe."""
+    if isinstance(body.get("temperature"), int | float) and not 0 <= body["temperature"] <= 1:
+        return 400, "invalid_request_error", "temperature: range: 0..1"
+    if (body.get("tool_choice") or {}).get("type") == "none" and "disable_parallel_tool_use" in body["tool_choice"]:
+        return 400, "invalid_request_error", "tool_choice.none.disable_parallel_tool_use: Extra inputs are not " \
+                                             "permitted"
+    for i, message in enumerate(body["messages"]):
+        content = message.get("content")
+        if not content:
+            return 400, "invalid_request_error", f"messages.{i}: all messages must have non-empty content"
+        for block in content if isinstance(content, list) else ():
+            if block.get("type") == "text" and not block.get("text"):
+                return 400, "invalid_request_error", f"messages.{i}: text content blocks must be non-empty"
+            for key in ("id", "tool_use_id"):
+                if key in block and not TOOL_ID.match(str(block[key])):
+                    return 400, "invalid_request_error", f"messages.{i}.content.{key}: String should match " \
+                                                         "pattern '^[a-zA-Z0-9_-]+$'"
+    return None
 
 
 def _text(content: Any) -> str:

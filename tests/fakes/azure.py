@@ -3,7 +3,9 @@
 ``AzureFront(FakeOpenAI()).app`` answers ``/openai/deployments/{deployment}/{operation}?api-version=...`` and
 ``/openai/v1/{operation}`` by handing the request to the fake OpenAI's ``/v1/{operation}``. Like Azure it
 answers 401 without an ``api-key`` header and 404 ``DeploymentNotFound`` without an ``api-version`` on a
-deployment URL. ``front.seen`` records (path, query, headers) as Azure received them.
+deployment URL. ``front.seen`` records (path, query, headers) as Azure received them. Like Azure, every
+stream opens with a chunk of prompt filter results whose ``id`` and ``model`` are empty and whose
+``choices`` is empty.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ import re
 from typing import Any
 from urllib.parse import parse_qs
 
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from tests.fakes.openai_compat import FakeOpenAI
 
 DEPLOYMENT = re.compile(r"^/openai/deployments/([^/]+)(/.*)$")
+PROMPT_FILTER_CHUNK = {"choices": [], "created": 0, "id": "", "model": "", "object": "", "prompt_filter_results": [
+    {"prompt_index": 0, "content_filter_results": {"hate": {"filtered": False, "severity": "safe"}}}]}
 
 
 class AzureFront:
@@ -44,7 +48,24 @@ class AzureFront:
         else:
             return await _reply(send, 404, "Resource not found", "404")
         scope = {**scope, "path": "/v1" + rest, "raw_path": ("/v1" + rest).encode(), "query_string": b""}
-        await self.fake.app(scope, receive, send)
+        await self.fake.app(scope, receive, _prompt_filter_first(send))
+
+
+def _prompt_filter_first(send: Send) -> Send:
+    """Azure's streams open with the prompt filter results: put that chunk before the fake's first event."""
+    state = {"stream": False, "sent": False}
+
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            state["stream"] = any(k.lower() == b"content-type" and v.startswith(b"text/event-stream")
+                                  for k, v in message.get("headers", ()))
+        elif message["type"] == "http.response.body" and state["stream"] and not state["sent"]:
+            state["sent"] = True
+            chunk = b"data: " + json.dumps(PROMPT_FILTER_CHUNK).encode() + b"\n\n"
+            message = {**message, "body": chunk + message.get("body", b"")}
+        await send(message)
+
+    return wrapped
 
 
 async def _reply(send: Send, status: int, message: str, code: str) -> None:

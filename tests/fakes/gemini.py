@@ -7,10 +7,12 @@
 blank lines, with no ``[DONE]`` (the last event carries the ``finishReason`` and the usage). Errors are
 Google's ``{"error": {"code", "message", "status", "details"}}``.
 
-Like the real API it rejects unknown request fields, roles other than ``user``/``model``, and requests
-without ``x-goog-api-key`` (``"bad-key"`` gets ``API_KEY_INVALID``). Behaviours are scripted like
-``tests.fakes.openai_compat``'s (``Fail``, ``Stall``, ``CutAfter``, ``Malformed``, ``Reply``), one per POST;
-``fake.requests`` records what was received.
+Like the real API it rejects unknown request fields (also inside a ``Schema``: ``$defs``, ``$ref``,
+``const``, ``additionalProperties``...), empty text parts, roles other than ``user``/``model``, and requests
+without ``x-goog-api-key`` (``"bad-key"`` gets ``API_KEY_INVALID``). ``fake.finish_reason`` makes every
+answer end with that ``finishReason`` (with no parts for the failures, ``MALFORMED_FUNCTION_CALL``...).
+Behaviours are scripted like ``tests.fakes.openai_compat``'s (``Fail``, ``Stall``, ``CutAfter``,
+``Malformed``, ``Reply``), one per POST; ``fake.requests`` records what was received.
 """
 
 from __future__ import annotations
@@ -50,6 +52,11 @@ REQUEST_FIELDS = {"contents", "systemInstruction", "tools", "toolConfig", "gener
                   "cachedContent"}
 GENERATION_FIELDS = {"temperature", "topP", "topK", "maxOutputTokens", "stopSequences", "candidateCount", "seed",
                      "presencePenalty", "frequencyPenalty", "responseMimeType", "responseSchema"}
+SCHEMA_FIELDS = {"type", "format", "title", "description", "nullable", "enum", "maxItems", "minItems", "properties",
+                 "required", "minProperties", "maxProperties", "minLength", "maxLength", "pattern", "example",
+                 "anyOf", "propertyOrdering", "default", "items", "minimum", "maximum"}
+FAILURES = {"MALFORMED_FUNCTION_CALL", "UNEXPECTED_TOOL_CALL", "TOO_MANY_TOOL_CALLS", "MISSING_THOUGHT_SIGNATURE",
+            "MALFORMED_RESPONSE"}
 
 
 def google_error(status: int, message: str | None = None, *, retry_delay: str | None = None,
@@ -74,6 +81,7 @@ class FakeGemini:
         self.reply = reply
         self.embedding_dimensions = embedding_dimensions
         self.function_args: dict[str, Any] | None = None  # None: {"city": "Paris"} if the tool has "city", else {}
+        self.finish_reason: str | None = None  # set: every answer ends with it
         self.requests: list[Recorded] = []
         self._queue: deque[Behaviour] = deque()
         self._lock = threading.Lock()
@@ -149,6 +157,9 @@ class FakeGemini:
             finish = "MAX_TOKENS" if isinstance(limit, int) and limit < len(words) else "STOP"
             words = words[:limit] if finish == "MAX_TOKENS" else words
             parts, tokens = [{"text": "".join(words)}], len(words)
+        if self.finish_reason is not None:
+            finish = self.finish_reason
+            parts = [] if finish in FAILURES else parts
         candidates = [{"content": {"parts": parts, "role": "model"}, "finishReason": finish, "index": i}
                       for i in range(config.get("candidateCount", 1))]
         usage = {"promptTokenCount": prompt, "candidatesTokenCount": tokens * len(candidates),
@@ -217,4 +228,20 @@ def _check(body: dict[str, Any]) -> str | None:
     for content in contents:
         if content.get("role") not in ("user", "model") or not content.get("parts"):
             return f"Please use a valid role: user, model. Got {content.get('role')!r}."
+        if any(part.get("text") == "" for part in content["parts"]):
+            return "Unable to submit request because it has an empty text parameter."
+    schemas = [d.get("parameters") for t in body.get("tools") or () for d in t.get("functionDeclarations") or ()]
+    schemas.append((body.get("generationConfig") or {}).get("responseSchema"))
+    for schema in schemas:
+        if (name := _unknown_schema_field(schema)) is not None:
+            return f'Invalid JSON payload received. Unknown name "{name}": Cannot find field.'
     return None
+
+
+def _unknown_schema_field(schema: Any) -> str | None:
+    if not isinstance(schema, dict):
+        return None
+    if unknown := set(schema) - SCHEMA_FIELDS:
+        return sorted(unknown)[0]
+    subs = [*(schema.get("properties") or {}).values(), schema.get("items"), *(schema.get("anyOf") or ())]
+    return next((name for sub in subs if (name := _unknown_schema_field(sub)) is not None), None)

@@ -7,10 +7,15 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anthropic.types as at
 import pytest
+from pydantic import TypeAdapter
 
+from gateway.config import ProviderConfig
 from gateway.entrances.messages import to_anthropic_error, to_anthropic_events, to_anthropic_message, to_openai_chat
 from gateway.errors import InvalidRequestError
+from gateway.providers.base import Call, build_provider
+from tests.unit.providers.test_official_types import OPENAI_PARAMS
 
 
 def test_request_golden() -> None:
@@ -132,3 +137,28 @@ async def test_stream_error_becomes_an_error_event() -> None:
     events = await events_of(frames)
     assert events[-1] == ("error", {"type": "error", "error": {"type": "api_error", "message": "cut"}})
     assert "message_stop" not in [e for e, _ in events]
+
+
+# -- against the official SDKs' types (issue 20) ---------------------------------------------------------------
+
+
+def test_top_k_is_kept_for_providers_that_take_it_and_never_reaches_an_openai_server() -> None:
+    chat = to_openai_chat({"model": "m", "max_tokens": 9, "top_k": 40, "temperature": 0.5,
+                           "messages": [{"role": "user", "content": "hi"}]})
+    assert chat["top_k"] == 40  # the anthropic and gemini providers send it on
+    openai_server = build_provider(ProviderConfig(name="o", type="openai", base_url="https://api.openai.com/v1"))
+    sent = json.loads(openai_server.to_request(Call("chat", chat), "gpt-4.1").content)
+    OPENAI_PARAMS.validate_python(sent, strict=True)  # a CompletionCreateParams, without top_k
+    assert "top_k" not in sent and sent["temperature"] == 0.5
+
+
+async def test_replies_and_events_are_the_anthropic_sdks_own() -> None:
+    message = to_anthropic_message({"id": "c1", "model": "m", "choices": [{"index": 0, "finish_reason": "length",
+                                    "message": {"role": "assistant", "content": "Hi"}}],
+                                    "usage": {"prompt_tokens": 5, "completion_tokens": 1}})
+    at.Message.model_validate(message, strict=True)
+    frames = sse(chunk({"role": "assistant", "content": ""}), chunk({"content": "Hi"}), chunk({}, "stop"),
+                 {"id": "c1", "choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 2}}, b"[DONE]")
+    adapter: TypeAdapter[Any] = TypeAdapter(at.RawMessageStreamEvent)
+    for _, data in (e for e in await events_of(frames) if e[0] != "ping"):
+        adapter.validate_python(data, strict=True)

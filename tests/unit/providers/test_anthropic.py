@@ -4,14 +4,23 @@ stream events -> chunks, error bodies -> our errors. Pure functions only; no ser
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import httpx
 import pytest
 
-from gateway.config import ProviderConfig, parse_config
+from gateway.config import ConfigError, ProviderConfig, parse_config
 from gateway.errors import UnsupportedFeatureError, UpstreamProtocolError, UpstreamStreamError
-from gateway.providers.anthropic import AnthropicProvider, AnthropicStream, from_anthropic_error, to_anthropic_request
+from gateway.providers.anthropic import (
+    AnthropicProvider,
+    AnthropicStream,
+    from_anthropic_error,
+    from_anthropic_id,
+    to_anthropic_id,
+    to_anthropic_request,
+)
+from gateway.providers.anthropic_models import claude_version
 from gateway.providers.base import Call
 from gateway.sse import SSEEvent
 
@@ -22,8 +31,8 @@ CITY = {"type": "object", "properties": {"city": {"type": "string"}}}
 WEATHER = {"type": "function", "function": {"name": "weather", "description": "Weather in a city", "parameters": CITY}}
 
 
-def translate(body: dict[str, Any], stream: bool = False) -> dict[str, Any]:
-    return to_anthropic_request(body, "claude-x", 4096, stream=stream)
+def translate(body: dict[str, Any], stream: bool = False, model: str = "claude-x") -> dict[str, Any]:
+    return to_anthropic_request(body, model, 4096, stream=stream)
 
 
 def test_request_url_headers_and_body() -> None:
@@ -53,8 +62,9 @@ def test_system_history_parameters() -> None:
             {"role": "user", "content": "bye"},
         ],
     }
-    assert translate(body) == {
-        "model": "claude-x", "max_tokens": 50, "system": "Be brief.\n\nBe kind.", "temperature": 0.2, "top_p": 0.9,
+    assert translate(body, model="claude-3-5-haiku-20241022") == {  # a model that takes temperature with top_p
+        "model": "claude-3-5-haiku-20241022", "max_tokens": 50, "system": "Be brief.\n\nBe kind.", "temperature": 0.2,
+        "top_p": 0.9,
         "stop_sequences": ["END"], "metadata": {"user_id": "u1"},
         "messages": [
             {"role": "user", "content": [{"type": "text", "text": "hi"}]},
@@ -305,3 +315,171 @@ def test_garbled_answers_are_protocol_errors() -> None:
         PROVIDER.from_response(Call("chat", {}), b'{"content": ["text"]}')
     with pytest.raises(UpstreamProtocolError):
         PROVIDER.from_response(Call("chat", {}), b"<html>")
+
+
+# -- issue 20: what each model and API version accepts ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(("model", "version"), [
+    ("claude-3-haiku-20240307", (3, 0)), ("claude-3-5-sonnet-20241022", (3, 5)), ("claude-3-7-sonnet-latest", (3, 7)),
+    ("claude-sonnet-4-20250514", (4, 0)), ("claude-opus-4-0", (4, 0)), ("claude-opus-4-1-20250805", (4, 1)),
+    ("claude-sonnet-4-5", (4, 5)), ("claude-haiku-4-5-20251001", (4, 5)), ("claude-opus-4-6", (4, 6)),
+    ("anthropic.claude-3-5-haiku-20241022-v1:0", (3, 5)), ("claude-sonnet-4-5@20250929", (4, 5)),
+    ("claude-sonnet-5", (5, 0)), ("my-proxy-alias", None),
+])
+def test_claude_versions_are_read_from_model_names(model: str, version: tuple[int, int] | None) -> None:
+    assert claude_version(model) == version
+
+
+@pytest.mark.parametrize(("model", "body", "sent"), [
+    # older families take both, with OpenAI's 0-2 temperature clamped to Anthropic's 0-1
+    ("claude-3-5-haiku-20241022", {"temperature": 2, "top_p": 0.5, "top_k": 5},
+     {"temperature": 1, "top_p": 0.5, "top_k": 5}),
+    ("claude-sonnet-4-20250514", {"temperature": 0.7, "top_p": 0.9}, {"temperature": 0.7, "top_p": 0.9}),
+    # Opus 4.1, Sonnet/Haiku 4.5 and later: one of the pair; a neutral one goes, else temperature stays
+    ("claude-opus-4-1-20250805", {"temperature": 0.7, "top_p": 0.9}, {"temperature": 0.7}),
+    ("claude-haiku-4-5", {"temperature": 1, "top_p": 0.9}, {"top_p": 0.9}),
+    ("claude-sonnet-4-5", {"temperature": 1.5, "top_p": 1}, {"temperature": 1}),
+    ("my-proxy-alias", {"temperature": 0, "top_p": 0.2}, {"temperature": 0}),  # unknown: the newest rules
+    ("claude-opus-4-6", {"top_p": 0.3, "top_k": 0}, {"top_p": 0.3, "top_k": 0}),
+])
+def test_sampling_parameters_per_model_family(model: str, body: dict[str, Any], sent: dict[str, Any]) -> None:
+    out = to_anthropic_request({"messages": USER, **body}, model, 10)
+    assert {k: out[k] for k in ("temperature", "top_p", "top_k") if k in out} == sent
+
+
+@pytest.mark.parametrize(("body", "param"), [
+    ({"temperature": 2.5}, "temperature"), ({"temperature": -1}, "temperature"),
+    ({"temperature": "hot"}, "temperature"), ({"temperature": True}, "temperature"),
+    ({"top_p": 1.5}, "top_p"), ({"top_k": -1}, "top_k"), ({"top_k": 2.5}, "top_k"),
+])
+def test_sampling_parameters_out_of_range_are_a_400_naming_them(body: dict[str, Any], param: str) -> None:
+    with pytest.raises(UnsupportedFeatureError) as caught:
+        PROVIDER.to_request(Call("chat", {"messages": USER, **body}), "claude-3-5-haiku-20241022")
+    assert caught.value.status == 400 and caught.value.param == param and f"'{param}'" in caught.value.message
+
+
+def test_api_version_2026_10_21_takes_no_sampling_parameters() -> None:
+    new = AnthropicProvider(CONFIG.model_copy(update={"anthropic_version": "2026-10-21"}))
+    neutral = json.loads(new.to_request(Call("chat", {"messages": USER, "temperature": 1, "top_p": 1}), "m").content)
+    assert not {"temperature", "top_p", "top_k"} & set(neutral)
+    for name, value in (("temperature", 0.2), ("top_p", 0.9), ("top_k", 40)):
+        with pytest.raises(UnsupportedFeatureError) as caught:
+            new.to_request(Call("chat", {"messages": USER, name: value}), "claude-opus-4-6")
+        assert caught.value.param == name and "anthropic-version 2026-10-21" in caught.value.message
+
+
+@pytest.mark.parametrize("version", ["2023-6-1", "latest", ""])
+def test_a_malformed_anthropic_version_is_a_config_problem(version: str) -> None:
+    with pytest.raises(ValueError, match="anthropic_version\n.*must be a dated version"):
+        ProviderConfig(name="a", type="anthropic", anthropic_version=version)
+
+
+@pytest.mark.parametrize(("model", "accepted"), [
+    ("claude-3-7-sonnet-20250219", True), ("claude-sonnet-4-5", True), ("claude-opus-4-5-20251101", True),
+    ("claude-opus-4-6", False), ("claude-sonnet-4-6", False), ("claude-sonnet-5", False), ("my-proxy-alias", False),
+])
+def test_prefill_by_model_family(model: str, accepted: bool) -> None:
+    assert PROVIDER.accepts_prefill(model) is accepted
+
+
+def test_prefill_models_in_the_config_come_first() -> None:
+    config = parse_config('[[providers]]\nname = "c"\ntype = "anthropic"\n'
+                          'prefill_models = { "claude-opus-4-6*" = true, "claude-3-*" = false, "my-*" = true }\n'
+                          '[[routes]]\nmodel = "x"\n[[routes.targets]]\nprovider = "c"\nmodel = "y"\n')
+    provider = AnthropicProvider(config.providers[0])
+    assert provider.accepts_prefill("claude-opus-4-6-20260101") and provider.accepts_prefill("my-alias")
+    assert not provider.accepts_prefill("claude-3-5-haiku-20241022")
+    assert provider.accepts_prefill("claude-sonnet-4-5") and not provider.accepts_prefill("claude-sonnet-4-6")
+
+
+def test_prefill_models_must_map_globs_to_booleans() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config('[[providers]]\nname = "c"\ntype = "anthropic"\nprefill_models = { "claude-*" = "yes" }\n'
+                     '[[routes]]\nmodel = "x"\n[[routes.targets]]\nprovider = "c"\nmodel = "y"\n')
+    assert any(p.startswith("providers[0].prefill_models") for p in caught.value.problems), caught.value.problems
+
+
+# -- issue 20: ids, tool choice, empty turns, stop reasons, stream details -------------------------------------
+
+
+@pytest.mark.parametrize("call_id", ["toolu_01A09q90qw90lq917835lq9", "call_abc-123", "call_x~ts~CiQB+/Zr==",
+                                     "gwid_looks_like_ours", "ид", "a b"])
+def test_tool_call_ids_are_mapped_reversibly(call_id: str) -> None:
+    sent = to_anthropic_id(call_id)
+    assert re.fullmatch(r"[a-zA-Z0-9_-]+", sent) and from_anthropic_id(sent) == call_id
+    assert (sent == call_id) is (re.fullmatch(r"[a-zA-Z0-9_-]+", call_id) is not None
+                                 and not call_id.startswith("gwid_"))
+
+
+def test_gemini_ids_reach_anthropic_as_valid_ids_in_call_and_result() -> None:
+    signed = "call_1~ts~CiQBVKhc7+Zr/Y2x9Q=="
+    body = {"messages": [*USER, {"role": "assistant", "content": None, "tool_calls": [
+        {"id": signed, "type": "function", "function": {"name": "weather", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": signed, "content": "sunny"}], "tools": [WEATHER]}
+    out = translate(body)
+    used, answered = out["messages"][1]["content"][0]["id"], out["messages"][2]["content"][0]["tool_use_id"]
+    assert used == answered and re.fullmatch(r"[a-zA-Z0-9_-]+", used) and from_anthropic_id(used) == signed
+
+
+def test_a_tool_call_without_an_id_is_a_400() -> None:
+    body = {"messages": [*USER, {"role": "assistant", "tool_calls": [
+        {"type": "function", "function": {"name": "weather", "arguments": "{}"}}]}]}
+    with pytest.raises(UnsupportedFeatureError, match="without an id"):
+        PROVIDER.to_request(Call("chat", body), "claude-x")
+
+
+@pytest.mark.parametrize(("choice", "expected"), [
+    ("none", {"type": "none"}), ("auto", {"type": "auto", "disable_parallel_tool_use": True}),
+    ("required", {"type": "any", "disable_parallel_tool_use": True}),
+    (None, {"type": "auto", "disable_parallel_tool_use": True}),
+])
+def test_parallel_tool_calls_false(choice: Any, expected: dict[str, Any]) -> None:
+    body = {"messages": USER, "tools": [WEATHER], "tool_choice": choice, "parallel_tool_calls": False}
+    assert translate(body)["tool_choice"] == expected
+
+
+def test_empty_assistant_messages_are_left_out() -> None:
+    body = {"messages": [*USER, {"role": "assistant", "content": ""}, {"role": "user", "content": "y"},
+                         {"role": "assistant", "content": [{"type": "text", "text": ""}]},
+                         {"role": "user", "content": "z"}, {"role": "assistant", "content": "  "}]}
+    assert translate(body)["messages"] == [{"role": "user", "content": [
+        {"type": "text", "text": "x"}, {"type": "text", "text": "y"}, {"type": "text", "text": "z"}]}]
+
+
+def test_context_window_exceeded_is_length() -> None:
+    message = {"id": "m", "model": "c", "stop_reason": "model_context_window_exceeded", "usage": {},
+               "content": [{"type": "text", "text": "x"}]}
+    reply = PROVIDER.from_response(Call("chat", {}), json.dumps(message).encode())
+    assert json.loads(reply.body)["choices"][0]["finish_reason"] == "length"
+    stream = AnthropicStream("claude")
+    stream.feed(events({"type": "message_delta", "delta": {"stop_reason": "model_context_window_exceeded"},
+                        "usage": {"output_tokens": 1}})[0])
+    assert stream.facts.finish_reasons == ["length"]
+
+
+def test_null_usage_in_message_delta_keeps_the_prompt_tokens() -> None:
+    stream = AnthropicStream("claude", include_usage=True)
+    chunks = [json.loads(c) for e in events(
+        {"type": "message_start", "message": {"id": "m", "model": "c",
+                                              "usage": {"input_tokens": 20, "output_tokens": 1}}},
+        {"type": "message_delta", "delta": {"stop_reason": "end_turn"},
+         "usage": {"input_tokens": None, "cache_read_input_tokens": None, "output_tokens": 9}},
+        {"type": "message_stop"},
+    ) for c in stream.feed(e)]
+    assert chunks[-1]["usage"]["prompt_tokens"] == 20 and chunks[-1]["usage"]["completion_tokens"] == 9
+    assert (stream.facts.input_tokens, stream.facts.output_tokens) == (20, 9)
+
+
+def test_a_server_tool_input_is_not_answer_text_but_the_json_tool_input_is() -> None:
+    stream = AnthropicStream("claude", json_tool=True)
+    chunks = [json.loads(c) for e in events(
+        {"type": "message_start", "message": {"id": "m", "model": "c", "usage": {}}},
+        {"type": "content_block_start", "index": 0,
+         "content_block": {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {}}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": '{"q":1}'}},
+        {"type": "content_block_start", "index": 1,
+         "content_block": {"type": "tool_use", "id": "toolu_1", "name": "json_response", "input": {}}},
+        {"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": '{"a":2}'}},
+    ) for c in stream.feed(e)]
+    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks) == '{"a":2}'

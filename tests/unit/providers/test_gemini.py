@@ -87,7 +87,7 @@ def test_messages_system_images_and_generation_config() -> None:
         "generationConfig": {
             "temperature": 0.5, "topP": 0.9, "topK": 40, "maxOutputTokens": 100, "candidateCount": 2, "seed": 7,
             "stopSequences": ["END"], "responseMimeType": "application/json",
-            "responseSchema": {"type": "object", "properties": {"answer": {"type": "string"}}},
+            "responseSchema": {"type": "OBJECT", "properties": {"answer": {"type": "STRING"}}},
         },
     }
     assert body == before  # translation runs again on every attempt: the call is never changed
@@ -124,7 +124,7 @@ def test_tools_tool_choice_calls_and_results() -> None:
         ],
         "tools": [{"functionDeclarations": [{
             "name": "get_weather", "description": "Weather in a city",
-            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+            "parameters": {"type": "OBJECT", "properties": {"city": {"type": "STRING"}}, "required": ["city"]},
         }]}],
         "toolConfig": {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["get_weather"]}},
     }

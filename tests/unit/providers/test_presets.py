@@ -106,3 +106,28 @@ def test_operations_a_server_lacks_are_a_400_naming_provider_and_feature() -> No
     own = ProviderConfig(name="o", type="openai", base_url="http://127.0.0.1:1", operations=["embeddings"])
     with pytest.raises(UnsupportedFeatureError, match="chat completions"):
         build_provider(own).to_request(PREFILL, "m")
+
+
+def test_mistral_gets_max_tokens_and_random_seed() -> None:
+    """Mistral refuses OpenAI's `max_completion_tokens` (and calls the seed `random_seed`): issue 20, item 13."""
+    mistral = build_provider(ProviderConfig(name="m", type="openai", preset="mistral"))
+    body = {"model": "r", "messages": [{"role": "user", "content": "hi"}], "max_completion_tokens": 50,
+            "max_tokens": 9, "seed": 7, "stream": True, "stream_options": {"include_usage": True}}
+    sent = json.loads(mistral.to_request(Call("chat", body, stream=True), "mistral-small-latest").content)
+    assert sent == {"model": "mistral-small-latest", "messages": body["messages"], "max_tokens": 50,
+                    "random_seed": 7, "stream": True}
+    only_old = json.loads(mistral.to_request(Call("chat", {**body, "max_completion_tokens": None}), "m").content)
+    assert only_old["max_tokens"] == 9 and "max_completion_tokens" not in only_old
+    assert body["max_completion_tokens"] == 50  # the call is untouched
+
+
+@pytest.mark.parametrize(("preset", "kept"), [(None, False), ("groq", False), ("mistral", False),
+                                              ("deepseek", False), ("vllm", True), ("together", True),
+                                              ("fireworks", True), ("openrouter", True)])
+def test_top_k_reaches_only_the_servers_that_take_it(preset: str | None, kept: bool) -> None:
+    """`top_k` is not an OpenAI parameter (the /v1/messages entrance passes Anthropic's on): issue 20, item 12."""
+    base = None if preset else "https://api.openai.com/v1"
+    provider = build_provider(ProviderConfig(name="p", type="openai", preset=preset, base_url=base))
+    body = {"model": "r", "messages": [{"role": "user", "content": "hi"}], "top_k": 40, "temperature": 0.5}
+    sent = json.loads(provider.to_request(Call("chat", body), "x").content)
+    assert ("top_k" in sent) is kept and sent["temperature"] == 0.5
