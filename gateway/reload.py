@@ -68,7 +68,8 @@ class Reloader:
                  len(config.routes))
         if config.telemetry != old.config.telemetry:
             warnings = [*warnings, "telemetry: [telemetry] changes take effect at the next restart"]
-        restart_only = ("host", "port", "cors_origins", "log_level", "log_format")
+        restart_only = ("host", "port", "cors_origins", "log_level", "log_format", "header_timeout_s",
+                        "body_timeout_s", "keepalive_timeout_s", "max_header_bytes", "max_connections", "backlog")
         if any(getattr(config.server, k) != getattr(old.config.server, k) for k in restart_only):
             warnings = [*warnings, f"server: changes to {', '.join(restart_only)} take effect at the next restart"]
         for warning in warnings:

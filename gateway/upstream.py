@@ -20,6 +20,8 @@ so the benchmark's floor moves with it).
 from __future__ import annotations
 
 import asyncio
+import zlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -32,6 +34,7 @@ from gateway.config import ProviderConfig
 from gateway.errors import (
     UpstreamConnectionError,
     UpstreamError,
+    UpstreamProtocolError,
     UpstreamTimeoutError,
     UpstreamUnreachableError,
 )
@@ -90,11 +93,14 @@ class Upstream:
                 sock_connect=self.timeout["connect"], sock_read=self._read_limit(read_timeout_s),
                 connect=self.timeout["pool"],
             )
-        with map_aiohttp_exceptions():
-            response = await session.request(
-                method, url, headers=headers, data=content or None, allow_redirects=False, auto_decompress=False,
-                compress=False, timeout=timeout,
-            )
+        try:
+            with map_aiohttp_exceptions():
+                response = await session.request(
+                    method, url, headers=headers, data=content or None, allow_redirects=False, auto_decompress=False,
+                    compress=False, timeout=timeout,
+                )
+        except aiohttp.ClientResponseError as exc:  # a status line, header or chunk size aiohttp cannot parse,
+            raise httpx.RemoteProtocolError(exc.message) from exc  # which httpx_aiohttp leaves unmapped
         return httpx.Response(status_code=response.status, headers=response.raw_headers,
                               stream=AiohttpResponseStream(response), extensions={"http_version": b"HTTP/1.1"})
 
@@ -118,6 +124,68 @@ def classify(exc: BaseException, provider: str) -> UpstreamError:
         return UpstreamUnreachableError(f"could not connect to provider {provider}", provider=provider)
     if isinstance(cause, TimeoutError | asyncio.TimeoutError | httpx.TimeoutException):
         return UpstreamTimeoutError(f"provider {provider} did not answer in time", provider=provider)
+    if isinstance(cause, aiohttp.ClientResponseError):
+        return UpstreamProtocolError(f"provider {provider} answered with something that is not valid HTTP",
+                                     provider=provider)
+    if _hung_up(cause):
+        # It took the request, kept silent, then closed the connection cleanly without a status line: to the
+        # client that is a timeout (it waited for nothing), and the dispatcher leaves a target that timed out
+        # for the rest of the request rather than make the client wait a second time. (A connection that
+        # breaks once the answer has begun, or a reset, stays an UpstreamConnectionError: retried.)
+        return UpstreamTimeoutError(f"provider {provider} closed the connection without answering",
+                                    provider=provider)
     return UpstreamConnectionError(
         f"the connection to provider {provider} failed: {type(cause).__name__}", provider=provider
     )
+
+
+def _hung_up(cause: BaseException) -> bool:
+    """The upstream closed the connection before any response: aiohttp says so with ServerDisconnectedError
+    (only ever raised before the status line; a body cut later is a ClientPayloadError), httpx's own
+    transport (tests, the mock provider) with a RemoteProtocolError."""
+    if isinstance(cause, aiohttp.ServerDisconnectedError):
+        return True
+    return isinstance(cause, httpx.RemoteProtocolError) and "without sending a response" in str(cause)
+
+
+_PIECE = 65536  # the most one step of gzip decoding may produce
+
+
+async def iter_body(response: httpx.Response, limit: int, provider: str) -> AsyncIterator[bytes]:
+    """A response's body, decoded, piece by piece; an `UpstreamProtocolError` (502) once it passes `limit`
+    decoded bytes (the provider's `max_response_bytes`). gzip and deflate are decoded here with a bound on each
+    step's output, so a small compressed body cannot unpack to gigabytes at once (a gzip bomb) before the limit
+    is checked; other encodings are httpx's."""
+    encoding = response.headers.get("content-encoding", "").strip().lower()
+    pieces = _inflate(response.aiter_raw(), provider) if encoding in ("gzip", "x-gzip", "deflate") else \
+        response.aiter_bytes()
+    total = 0
+    async for piece in pieces:
+        total += len(piece)
+        if total > limit:
+            raise UpstreamProtocolError(
+                f"provider {provider} answered with more than {limit} bytes, its max_response_bytes", provider=provider)
+        yield piece
+
+
+async def read_body(response: httpx.Response, limit: int, provider: str) -> bytes:
+    """The whole body, at most `limit` decoded bytes (see `iter_body`)."""
+    return b"".join([piece async for piece in iter_body(response, limit, provider)])
+
+
+async def _inflate(raw: AsyncIterator[bytes], provider: str) -> AsyncIterator[bytes]:
+    decoder = zlib.decompressobj(32 + zlib.MAX_WBITS)  # 32: a gzip or a zlib header, whichever it is
+    try:
+        async for data in raw:
+            while data:
+                piece = decoder.decompress(data, _PIECE)
+                data = decoder.unconsumed_tail
+                if piece:
+                    yield piece
+                if decoder.eof:  # gzip allows several members one after another: decode the next one too
+                    data, decoder = decoder.unused_data + data, zlib.decompressobj(32 + zlib.MAX_WBITS)
+        if tail := decoder.flush():
+            yield tail
+    except zlib.error:
+        raise UpstreamProtocolError(f"provider {provider} sent a compressed body that does not decompress",
+                                    provider=provider) from None

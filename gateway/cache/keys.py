@@ -66,8 +66,9 @@ def _normalise(value: Any) -> Any:
         return {k: _normalise(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_normalise(v) for v in value]
-    if isinstance(value, float) and value.is_integer():
-        return int(value)  # 1.0 -> 1 and -0.0 -> 0: the same number for the upstream
+    if isinstance(value, float) and value.is_integer() and -(2**63) <= value < 2**63:
+        # 1.0 -> 1 and -0.0 -> 0: the same number for the upstream (1e300 stays a float: JSON has no such int)
+        return int(value)
     return value
 
 
