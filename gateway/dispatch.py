@@ -2,7 +2,8 @@
 
 For one request: each target of the route once, in the strategy's order, moving on at once when one
 fails with a connection error, a timeout, 408, 409, 429 or 5xx; then, while the budget lasts, each of
-them again after a backoff (full jitter) or the `Retry-After` it asked for, if short; then the route's
+them that is not cooling down again after a backoff (full jitter) or the `Retry-After` it asked for, if
+short (a target that timed out, or hung up without answering, is not tried again); then the route's
 fallback routes the same way. A route whose targets are all cooling down is passed over while a later
 route has a usable target (only when none has is the soonest to recover tried). Any other 4xx goes back
 to the client at once, except a prompt too long
@@ -72,6 +73,7 @@ class _Plan:
     deadline: float
     max_attempts: int
     exclude: frozenset[str] = frozenset()
+    candidates: frozenset[str] = frozenset()  # every target the request may reach (its route's, its fallbacks')
     failures: list[tuple[Attempt, UpstreamError]] = field(default_factory=list)
     errors: dict[str, UpstreamError] = field(default_factory=dict)
     timed_out: set[str] = field(default_factory=set)
@@ -153,6 +155,7 @@ class Dispatcher:
         queue = [route]
         if control.fallbacks and control.pin is None:
             queue += self.table.fallbacks(route, route.fallbacks)
+        plan.candidates = frozenset(t.key for r in queue for t in self._targets(plan, r, control))
         i = 0
         while i < len(queue):
             current = queue[i]
@@ -195,7 +198,11 @@ class Dispatcher:
                 delay = self._delay(plan.errors[target.key], route.retry, round_)
                 if target.key in plan.timed_out or delay is None or not self._budget_left(plan, delay):
                     continue
+                if self.health.cooling_for(target.key) > delay:
+                    continue  # its failures cooled it (a failed probe, say): the other requests skip it, so do we
                 await self.sleep(delay)
+                if not self.health.usable(target.key):
+                    continue  # cooled meanwhile by other requests, or another request is probing it
                 outcome = await self._attempt(plan, route, target, send, backoff=delay)
                 if outcome is not None or _context_window(plan.last):
                     return outcome
@@ -217,9 +224,10 @@ class Dispatcher:
         timeout = min(plan.deadline - self.clock(), route.retry.attempt_timeout_s or provider.timeout_s)
         self.health.begin(key)
         started = self.clock()  # latency on the dispatcher's clock, like the deadline (Attempt's are wall times)
+        settings = self._settings(plan, route, target)
         try:
             async with asyncio.timeout(max(timeout, 0.0)):
-                result = await send(provider, target, headers, route.retry)
+                result = await send(provider, target, headers, settings)
         except (UpstreamError, TimeoutError) as caught:
             self.health.end(key)
             error = caught if isinstance(caught, UpstreamError) else _timed_out(provider.name, timeout)
@@ -249,6 +257,8 @@ class Dispatcher:
             attempt.first_chunk_at = result.stream.first_chunk_at
             first = attempt.first_chunk_at
             self.health.succeeded(key, first - attempt.started if first is not None else self.clock() - started)
+            if result.stream.facts.content_started:
+                self.health.first_token(key, self.clock() - started)
             self.observer.first_chunk(exchange, attempt)
         else:
             self.health.end(key)
@@ -272,6 +282,28 @@ class Dispatcher:
                 self.observer.target_cooldown(attempt.route, target.key, cooldown)
         else:
             self.health.released(target.key)  # the client's error says nothing of the target: free a probe slot
+
+    def _settings(self, plan: _Plan, route: Route, target: Target) -> RetryConfig:
+        """The route's settings, with the first-token limit this attempt gets when `ttft_timeout_s` is unset:
+        `ttft_auto_factor` times the target's own time to first token, at least `ttft_auto_min_s`.
+
+        A fixed default cannot serve both ends: a stall on a fast model should go to the fallback within
+        seconds, while a reasoning model shows its first token only after it has thought, often a minute. Each
+        target's average time to first content on streams (successes only, so a stall never raises its own
+        limit) says what is normal for it. The limit applies only when the request has another target to go
+        to: cutting the last one helps nobody. A target with no stream measured yet gets none beyond the
+        attempt timeout.
+        """
+        settings = route.retry
+        if settings.ttft_timeout_s is not None:
+            return settings
+        measured = self.health.get(target.key).first_token_s
+        if measured is None or len(plan.exchange.attempts) >= plan.max_attempts:
+            return settings
+        if not any(key != target.key and key not in plan.errors for key in plan.candidates):
+            return settings
+        ttft = max(settings.ttft_auto_min_s, settings.ttft_auto_factor * measured)
+        return settings.model_copy(update={"ttft_timeout_s": ttft})
 
     def _budget_left(self, plan: _Plan, delay: float = 0.0) -> bool:
         return len(plan.exchange.attempts) < plan.max_attempts and self.clock() + delay < plan.deadline

@@ -10,6 +10,11 @@ and checks the file once, exactly as `gateway check` does:
 
 `POST /admin/reload` on any worker reloads that worker and then sends SIGHUP to the parent, which passes
 it to every worker (that one reloads a second time, to the same file), so all workers serve one config.
+
+A worker that dies (killed, out of memory) is replaced by uvicorn's loop here (`keep_subprocess_alive`,
+every half second). The workers share one listening socket, so connections the dead worker had not accepted
+yet go to the others; only the requests on its own connections are lost. Its shared rate-limit slots are
+freed by the others (gateway/state/shared.py). tests/e2e/test_shutdown.py kills one under load.
 """
 
 from __future__ import annotations

@@ -1,8 +1,11 @@
 """Per-target health: requests in flight, latency average, recent errors, cooldown. No I/O.
 
 A target cools down after `failure_threshold` consecutive failures, or at once on a 429 with
-`Retry-After`. When the cooldown ends it is half-open: one request (the probe) goes through; success
-restores it, failure cools it again for twice as long, up to `cooldown_max_s`.
+`Retry-After` (for as long as it asked, up to `cooldown_max_s`). When the cooldown ends it is half-open: one
+request (the probe) goes through; success restores it, failure cools it again for twice as long, up to
+`cooldown_max_s`. The cap is what bounds recovery: a target that is healthy again gets its probe, and with
+it its traffic, at most `cooldown_max_s` after it recovered (plus the wait for the next request), however
+long it was down. Defaults: 10 s, doubling to 20 s (README, "Routing and failover", says why).
 
     >>> clock = FakeClock()
     >>> health = Health(CooldownPolicy(failure_threshold=2, cooldown_s=10), clock)
@@ -52,7 +55,7 @@ from typing import Any
 class CooldownPolicy:
     failure_threshold: int = 3
     cooldown_s: float = 10.0
-    cooldown_max_s: float = 300.0
+    cooldown_max_s: float = 20.0  # bounds the doubling, never the first cooldown (see `failed`)
     latency_decay: float = 0.3
     latency_half_life_s: float = 30.0
 
@@ -61,6 +64,7 @@ class CooldownPolicy:
 class TargetHealth:
     in_flight: int = 0
     latency_s: float | None = None  # EWMA of latency (time to first byte for streams)
+    first_token_s: float | None = None  # EWMA of streams' time to their first content (the automatic ttft limit)
     measured_at: float = 0.0  # when the last latency sample came
     attempted_at: float = 0.0  # when the last attempt began
     consecutive_failures: int = 0
@@ -94,6 +98,10 @@ class Health:
 
     def cooling(self, key: str) -> bool:
         return self.clock() < self.get(key).cooldown_until
+
+    def cooling_for(self, key: str) -> float:
+        """Seconds until the target's cooldown ends; 0 when it is not cooling."""
+        return max(0.0, self.get(key).cooldown_until - self.clock())
 
     def usable(self, key: str) -> bool:
         """Healthy, or past its cooldown with no probe in flight yet."""
@@ -130,6 +138,15 @@ class Health:
                 state.latency_s = kept * previous + (1 - kept) * latency_s
             state.measured_at = now
 
+    def first_token(self, key: str, seconds: float) -> None:
+        """A stream of this target reached its first content (text or a tool call) `seconds` after its request.
+        Kept apart from `latency_s`: a reasoning model sends its first chunk at once and its first word after
+        it has thought, and it is the word that the first-token limit waits for."""
+        state = self.get(key)
+        previous = state.first_token_s
+        decay = self.policy.latency_decay
+        state.first_token_s = seconds if previous is None else (1 - decay) * previous + decay * seconds
+
     def latency(self, key: str) -> float | None:
         """The latency average as the `latency` strategy ranks it now: faded since the target's last sample
         or attempt (see the module docstring). None when never measured."""
@@ -149,11 +166,16 @@ class Health:
         was_probe, state.probing = state.probing, False
         if not (was_probe or retry_after or state.consecutive_failures >= self.policy.failure_threshold):
             return 0.0
-        if was_probe and state.cooldown_s:
-            length = min(state.cooldown_s * 2, self.policy.cooldown_max_s)
+        cap = max(self.policy.cooldown_max_s, self.policy.cooldown_s)  # a cap below the base caps nothing
+        if retry_after:
+            # The provider said when it will take requests again: its word, within the cap. Longer than
+            # our own guess would idle a target that is ready; shorter lets the request that got the 429
+            # honour a short Retry-After on this target (dispatch retries only a target that is not cooling).
+            length = min(retry_after, cap)
+        elif was_probe and state.cooldown_s:
+            length = min(state.cooldown_s * 2, cap)
         else:
             length = self.policy.cooldown_s
-        length = max(length, min(retry_after or 0.0, self.policy.cooldown_max_s))
         # Failures of requests already in flight (or sent while every target was cooling) never shorten a
         # cooldown that is running; only a failed probe makes it longer.
         until = max(state.cooldown_until, self.clock() + length)

@@ -230,7 +230,8 @@ async def test_attempts_are_bounded(rig_factory: Callable[[str], Rig]) -> None:
 
 
 async def test_retries_per_target_are_bounded(rig_factory: Callable[[str], Rig]) -> None:
-    rig = rig_factory(config_text(route("chat", "a/m", "b/m", retries_per_target=3, max_attempts=20)))
+    rig = rig_factory(config_text(route("chat", "a/m", "b/m", retries_per_target=3, max_attempts=20),
+                                  failure_threshold=10))  # never cooling: a cooling target is not retried
     for upstream in rig.upstreams.values():
         upstream.always = Answer(500)
     exchange, _ = await rig.fails()
@@ -242,7 +243,8 @@ async def test_retries_per_target_are_bounded(rig_factory: Callable[[str], Rig])
 
 
 async def test_backoff_is_exponential_with_full_jitter(rig_factory: Callable[[str], Rig]) -> None:
-    rig = rig_factory(config_text(route("chat", "a/m", retries_per_target=3), backoff_base_s=0.5, backoff_max_s=1.5))
+    rig = rig_factory(config_text(route("chat", "a/m", retries_per_target=3), backoff_base_s=0.5, backoff_max_s=1.5,
+                                  failure_threshold=10))
     rig.upstreams["a"].script = [Answer(500)] * 3
     exchange, _ = await rig.complete()
     assert len(exchange.attempts) == 4

@@ -148,9 +148,9 @@ def test_latency_gives_traffic_back_to_a_target_that_recovered(clock: FakeClock)
 
 
 def test_all_cooling_puts_the_soonest_to_recover_first(health: Health, clock: FakeClock) -> None:
-    health.failed(A.key, retry_after=30)
-    health.failed(B.key, retry_after=5)  # cools for the policy's 10 s
-    health.failed(C.key, retry_after=20)
+    health.failed(A.key, retry_after=19)
+    health.failed(B.key, retry_after=5)  # cools as long as it asked
+    health.failed(C.key, retry_after=12)
     for strategy in ("weighted", "round_robin", "least_busy", "latency"):
         ordered = order("r", strategy, [A, B, C], health, random.Random(0), RoundRobin())
         assert [t.provider for t in ordered] == ["b", "c", "a"], strategy
