@@ -122,3 +122,37 @@ class Observer:
 
 
 NoopObserver = Observer
+
+
+_HOOKS = ("attempt_started", "first_chunk", "attempt_finished", "request_finished", "target_cooldown",
+          "request_coalesced", "cache_changed", "cache_error", "request_refused", "limits_error", "responses_error")
+
+
+class Fanout(Observer):
+    """Tells several observers, in order (telemetry, then the live page: gateway/ui/). A hook that only one of
+    them overrides is that observer's own method, bound here once: no loop on the request path for it.
+
+        >>> observer = Fanout(telemetry_observer, ui_recorder)
+    """
+
+    def __init__(self, *observers: Observer) -> None:
+        self.observers = observers
+        for name in _HOOKS:
+            # an observer's own hook, or one it forwards to another (Accounting's): not the base's no-op
+            told = [o for o in observers if getattr(getattr(o, name), "__func__", None) is not getattr(Observer, name)]
+            if len(told) == 1:
+                setattr(self, name, getattr(told[0], name))
+            elif told:
+                setattr(self, name, _each([getattr(o, name) for o in told]))
+
+
+def _each(hooks: list[Any]) -> Any:
+    def told(*args: Any) -> Any:
+        merged: dict[str, str] | None = None
+        for hook in hooks:
+            headers = hook(*args)
+            if headers:  # attempt_started: every observer's headers for the upstream call
+                merged = {**(merged or {}), **headers}
+        return merged
+
+    return told
