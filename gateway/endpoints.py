@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from gateway.access.gate import Access
@@ -43,9 +43,20 @@ log = logging.getLogger("gateway")
 
 Answer = Response | EventStreamResponse
 Spawn = Callable[[Coroutine[Any, Any, None]], None]
-# another entrance's request body -> an OpenAI chat body (or an awaitable of one: the Responses API reads the
-# conversation's earlier turns from its store first)
-Translate = Callable[[dict[str, Any]], dict[str, Any] | Awaitable[dict[str, Any]]]
+
+
+@dataclass(slots=True)
+class AsIs:
+    """What an entrance's `translate` returns for a body that goes upstream as sent, as `operation` (a
+    Responses API request to a route whose providers have /v1/responses themselves)."""
+
+    operation: Operation
+    body: dict[str, Any]
+
+
+# another entrance's request body -> an OpenAI chat body or AsIs (or an awaitable of one: the Responses API reads
+# the conversation's earlier turns from its store first)
+Translate = Callable[[dict[str, Any]], dict[str, Any] | AsIs | Awaitable[dict[str, Any] | AsIs]]
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 RawHeaders = list[tuple[bytes, bytes]]  # what the answer's headers are built as: no encoding per request
 
@@ -230,7 +241,8 @@ class Endpoints:
             body = await _read_json(request, gateway.config.server.max_request_bytes)
             if translate is not None:
                 translated = translate(body)
-                body = await translated if inspect.isawaitable(translated) else translated
+                given = await translated if inspect.isawaitable(translated) else translated
+                operation, body = (given.operation, given.body) if isinstance(given, AsIs) else (operation, given)
             check_request(operation, body)
             route = gateway.table.get(body["model"])
             if route is None:
@@ -260,6 +272,10 @@ class Endpoints:
             response = Response(outcome.result.body, media_type="application/json")
             response.raw_headers += _answer_headers(exchange, outcome.attempt)
             return response
+        except ClientDisconnect:  # it hung up before its body was read: nobody to answer, nothing went upstream
+            exchange.status, exchange.error = 499, "client_disconnected"
+            gateway.observer.request_finished(exchange)
+            return Response(status_code=499)
         except GatewayError as exc:
             exchange.status, exchange.error = exc.status, _kind(exc)
             if exc.refusal is not None:

@@ -30,6 +30,11 @@ class SSEDecoder:
         self._data: list[bytes] = []
         self._event: str | None = None
 
+    @property
+    def idle(self) -> bool:
+        """Nothing held from earlier input: the next chunk starts a new event."""
+        return not self._buffer and not self._data and self._event is None
+
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         buffer = self._buffer + chunk
         if b"\r" not in buffer and not self._data and self._event is None:

@@ -45,10 +45,18 @@ class EmbeddingRequest(_Request):
     input: str | list[str] | _Tokens | list[_Tokens]
 
 
+class ResponsesRequest(_Request):
+    """Sent as it is to a server with its own /v1/responses (`responses = "native"`); translated ones are
+    checked in full by gateway/entrances/responses.py."""
+
+    input: str | list[dict[str, Any]]
+
+
 MODELS: dict[str, type[_Request]] = {
     "chat": ChatRequest,
     "text_completion": CompletionRequest,
     "embeddings": EmbeddingRequest,
+    "responses": ResponsesRequest,
 }
 
 EXPECTED = {
@@ -56,7 +64,7 @@ EXPECTED = {
     "messages": "a non-empty array of message objects",
     "role": "a string",
     "prompt": "a string, an array of strings or an array of tokens",
-    "input": "a string, an array of strings or an array of tokens",
+    "input": "a string, an array of strings or an array of tokens (Responses API: a string or an array of items)",
     "stream": "a boolean",
     "stream_options": "an object",
 }

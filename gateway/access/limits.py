@@ -339,9 +339,17 @@ def estimate_tokens(operation: str, body: Mapping[str, Any]) -> int:
                 for call in message.get("tool_calls") or ():
                     chars += _chars((call.get("function") or {}).get("arguments") if isinstance(call, dict) else None)
         chars += len(str(body["tools"])) if body.get("tools") else 0
+    elif operation == "responses":  # sent natively: input items and instructions
+        items = body.get("input")
+        for item in items if isinstance(items, list) else [items]:
+            overhead += 4
+            content = item.get("content") or item.get("output") or item.get("arguments") if isinstance(item, dict) \
+                else item
+            chars += _chars(content if isinstance(content, list) else [content])
+        chars += _chars([body.get("instructions")]) + (len(str(body["tools"])) if body.get("tools") else 0)
     else:
         chars = _chars(body.get("prompt" if operation == "text_completion" else "input"))
-    output = body.get("max_completion_tokens") or body.get("max_tokens")
+    output = body.get("max_completion_tokens") or body.get("max_tokens") or body.get("max_output_tokens")
     if not isinstance(output, int) or isinstance(output, bool):
         output = 16 if operation == "text_completion" else 0  # the legacy API's own default
     n = body.get("n")

@@ -146,6 +146,7 @@ class ResponseCache:
             or pinned
             or "no-store" in directives
             or (self.config.deterministic_only and not deterministic(call.operation, call.body))
+            or (call.stream and call.operation == "responses")  # a native Responses stream: the cache keeps chat's
         ):
             exchange.cache = "bypass"
             return None

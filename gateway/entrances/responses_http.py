@@ -7,6 +7,11 @@ With `store` (the default, as OpenAI's), each answer is kept with the conversati
 a later request's `previous_response_id` puts those before its own input (instructions are not carried over,
 as OpenAI does), so any provider continues the conversation. A stored response belongs to the gateway key
 that made it: another key gets 404, as for an id that does not exist.
+
+A route whose providers all have `responses = "native"` gets the request as sent instead (model rewritten:
+built-in tools, `background`, `conversation` work there) and its answer as the provider gave it; the provider
+keeps those responses and conversations itself, so `previous_response_id` goes on to it and the gateway stores
+nothing.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from gateway.endpoints import Answer, Endpoints, Gateway, error_response
+from gateway.config import GatewayConfig
+from gateway.endpoints import Answer, AsIs, Endpoints, Gateway, error_response
 from gateway.entrances.responses import input_messages, output_messages, to_chat, to_response, to_response_events
 from gateway.errors import GatewayError, InvalidRequestError, ResponseNotFoundError
 from gateway.eventstream import EventStreamResponse
@@ -30,6 +36,13 @@ from gateway.state import StateUnavailableError
 class ResponsesEntrance:
     def __init__(self, endpoints: Endpoints) -> None:
         self.endpoints = endpoints
+        self._native: tuple[GatewayConfig | None, frozenset[str]] = (None, frozenset())
+
+    def native_routes(self, config: GatewayConfig) -> frozenset[str]:
+        """The routes whose providers answer /v1/responses themselves (`responses = "native"`), per config."""
+        if self._native[0] is not config:
+            self._native = (config, config.native_routes())
+        return self._native[1]
 
     async def create(self, request: Request) -> Answer:
         gateway = self.endpoints.current()
@@ -37,7 +50,12 @@ class ResponsesEntrance:
         response_id, created = f"resp_{secrets.token_hex(24)}", int(time.time())
         asked: dict[str, Any] = {}  # the request as the client sent it, and its history: filled by translate
 
-        async def translate(body: dict[str, Any]) -> dict[str, Any]:
+        native = self.native_routes(gateway.config)
+
+        async def translate(body: dict[str, Any]) -> dict[str, Any] | AsIs:
+            if native and body.get("model") in native:
+                asked.update(native=True)
+                return AsIs("responses", body)  # the provider keeps its own responses and conversations
             history: list[dict[str, Any]] = []
             previous = body.get("previous_response_id")
             if previous is not None:
@@ -54,7 +72,7 @@ class ResponsesEntrance:
 
         answer = await self.endpoints.chat_from(request, translate)
         body = asked.get("body")
-        if body is None or answer.status_code != 200:
+        if asked.get("native") or body is None or answer.status_code != 200:
             return answer  # refused before the call, or failed: OpenAI's error shape already
         store = body.get("store", True) is not False
         if isinstance(answer, EventStreamResponse):
@@ -65,8 +83,9 @@ class ResponsesEntrance:
         response = to_response(orjson.loads(answer.body), body, response_id, created)
         if store:
             await _keep(gateway, owner, body, asked["history"], response)
-        headers = {k: v for k, v in answer.headers.items() if k not in ("content-length", "content-type")}
-        return Response(orjson.dumps(response), 200, headers, media_type="application/json")
+        out = Response(orjson.dumps(response), 200, media_type="application/json")
+        out.raw_headers += [h for h in answer.raw_headers if h[0] not in (b"content-length", b"content-type")]
+        return out
 
     async def _events(
         self, gateway: Gateway, answer: EventStreamResponse, body: dict[str, Any], history: list[dict[str, Any]],
@@ -74,11 +93,11 @@ class ResponsesEntrance:
     ) -> AsyncIterator[bytes]:
         """The Responses events of a chat stream; a completed answer is stored before the stream's end, so a
         `previous_response_id` sent right after it finds it."""
-        finished: list[dict[str, Any]] = []
-        async for event in to_response_events(answer.chunks, body, response_id, created, finished.append):
+        async def keep(response: dict[str, Any]) -> None:
+            await _keep(gateway, owner, body, history, response)
+
+        async for event in to_response_events(answer.chunks, body, response_id, created, keep if store else None):
             yield event
-        if finished and store:
-            await _keep(gateway, owner, body, history, finished[0])
 
     async def retrieve(self, request: Request) -> Response:
         gateway = self.endpoints.current()

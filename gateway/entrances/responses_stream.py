@@ -10,7 +10,7 @@ Ids are functions of the response id, so a stored response, its stream and a tes
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -27,7 +27,8 @@ def to_response(completion: dict[str, Any], request: dict[str, Any], response_id
     """A `chat.completion` as a `response` object, with the request's settings echoed as the API does."""
     choice = (completion.get("choices") or [{}])[0]
     message = choice.get("message") or {}
-    reason = INCOMPLETE.get(choice.get("finish_reason") or "")
+    finish = choice.get("finish_reason")
+    reason = INCOMPLETE.get(finish) if isinstance(finish, str) else None
     status = "incomplete" if reason else "completed"
     suffix = response_id.removeprefix("resp_")
     calls = message.get("tool_calls") or []
@@ -105,23 +106,34 @@ def _error(error: Any) -> dict[str, Any]:
 
 
 async def to_response_events(chunks: AsyncIterator[bytes], request: dict[str, Any], response_id: str,
-                             created_at: int, done: Callable[[dict[str, Any]], None] | None = None,
+                             created_at: int, done: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
                              ) -> AsyncIterator[bytes]:
     """The gateway's chat SSE as the Responses event stream, from response.created to response.completed
     (or .incomplete), or response.failed for an error event or a stream cut before `[DONE]`.
 
-    `done(response)` runs once for a stream that ends normally, before its last event goes out, so the response
-    is stored by the time the client can ask to continue it. `chunks` is closed at the end."""
+    `await done(response)` runs once for a stream that ends normally, before its last event goes out, so the
+    response is stored by the time the client can ask to continue it. `chunks` is closed at the end."""
     decoder, state = SSEDecoder(), ResponseEvents(request, response_id, created_at)
+    # response.created and .in_progress go out with the first chunk's events, in one write: the chat stream's
+    # first chunk is already there (the gateway waits for it before answering, to fail over unseen).
+    out = state.start()
     try:
-        yield state.start()
         async for raw in chunks:
-            out = b"".join(_relay(state, event.data, done) for event in decoder.feed(raw) if not state.ended)
+            for data in _payloads(decoder, raw):
+                out += _relay(state, data)
+                if state.ended:
+                    break
+            if state.ended:
+                if state.completed and done is not None:
+                    await done(state.response)
+                yield out
+                return
             if out:
                 yield out
-            if state.ended:
-                return
-        out = b"".join(_relay(state, event.data, done) for event in decoder.close() if not state.ended)
+                out = b""
+        out += b"".join(_relay(state, event.data) for event in decoder.close() if not state.ended)
+        if state.completed and done is not None:
+            await done(state.response)
         if not state.ended:
             out += state.fail({"message": "The upstream stream ended before it was complete."})
         yield out
@@ -131,12 +143,19 @@ async def to_response_events(chunks: AsyncIterator[bytes], request: dict[str, An
             await aclose()
 
 
-def _relay(state: ResponseEvents, data: bytes, done: Callable[[dict[str, Any]], None] | None) -> bytes:
+def _payloads(decoder: SSEDecoder, raw: bytes) -> list[bytes]:
+    """The events' data. The gateway's own chat stream frames every event as `data: <json>\n\n` and never
+    splits one: that is cut apart directly; anything else goes through the SSE decoder."""
+    if decoder.idle and raw.endswith(b"\n\n") and raw.startswith(b"data: ") and b"\r" not in raw:
+        blocks = raw[6:-2].split(b"\n\ndata: ")
+        if b"\n" not in b"".join(blocks):
+            return blocks
+    return [event.data for event in decoder.feed(raw)]
+
+
+def _relay(state: ResponseEvents, data: bytes) -> bytes:
     if data == b"[DONE]":
-        out = state.finish()
-        if done is not None:
-            done(state.response)
-        return out
+        return state.finish()
     try:
         chunk = orjson.loads(data)
     except orjson.JSONDecodeError:
@@ -160,12 +179,17 @@ class ResponseEvents:
         self.suffix = response_id.removeprefix("resp_")
         self.sequence = 0
         self.ended = False
+        self.completed = False  # ended as completed or incomplete: a response to keep
         self.message: int | None = None  # output index of the open message item
         self.messages = 0
         self.parts: dict[str, int] = {}  # part type -> content index, in the open message
         self.calls: dict[int, int] = {}  # chat tool index -> output index
         self.finish_reason: str | None = None
         self.usage: Any = None
+        # The open output_text part and what each of its deltas starts with up to the sequence number and
+        # between that and the delta (`_text`'s fast path: most events of a stream are these)
+        self.text_part: dict[str, Any] | None = None
+        self.text_head = self.text_middle = b""
 
     def start(self) -> bytes:
         return self._emit("response.created", response=self.response) + self._emit(
@@ -179,12 +203,21 @@ class ResponseEvents:
             if choice.get("index", 0) != 0:
                 continue
             delta = choice.get("delta") or {}
-            for kind, key in (("output_text", "content"), ("refusal", "refusal")):
-                if delta.get(key):
-                    out += self._text(kind, delta[key])
+            if text := delta.get("content"):
+                part = self.text_part
+                if part is not None:  # the usual event: more text for the open part
+                    part["text"] += text
+                    self.sequence += 1
+                    out += (self.text_head + str(self.sequence - 1).encode() + self.text_middle + orjson.dumps(text)
+                            + b',"logprobs":[]}\n\n')
+                else:
+                    out += self._text("output_text", text)
+            if delta.get("refusal"):
+                out += self._text("refusal", delta["refusal"])
             for call in delta.get("tool_calls") or ():
                 out += self._call(call)
-            self.finish_reason = choice.get("finish_reason") or self.finish_reason
+            if isinstance(finish := choice.get("finish_reason"), str):
+                self.finish_reason = finish
         return out
 
     def finish(self) -> bytes:
@@ -203,7 +236,7 @@ class ResponseEvents:
         self.calls = {}
         self.response["usage"] = to_response_usage(self.usage)
         _conclude(self.response, reason)
-        self.ended = True
+        self.ended = self.completed = True
         kind = "response.incomplete" if reason else "response.completed"
         return out + self._emit(kind, response=self.response)
 
@@ -234,6 +267,13 @@ class ResponseEvents:
                 "type": "refusal", "refusal": ""}
             item["content"].append(empty)
             out += self._emit("response.content_part.added", **where, content_index=self.parts[kind], part=empty)
+            if kind == "output_text":  # as _emit would write a delta for this part
+                self.text_part = empty
+                self.text_head = b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta",' \
+                                 b'"sequence_number":'
+                self.text_middle = b"," + orjson.dumps({**where, "content_index": self.parts[kind]})[1:-1] + \
+                    b',"delta":'
+
         if not delta:
             return out
         part = item["content"][self.parts[kind]]
@@ -257,7 +297,7 @@ class ResponseEvents:
                 out += self._emit("response.refusal.done", **where, content_index=j, refusal=part["refusal"])
             out += self._emit("response.content_part.done", **where, content_index=j, part=part)
         item["status"] = status
-        self.message, self.parts = None, {}
+        self.message, self.parts, self.text_part = None, {}, None
         return out + self._emit("response.output_item.done", output_index=index, item=item)
 
     def _call(self, call: dict[str, Any]) -> bytes:

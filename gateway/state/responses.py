@@ -6,7 +6,7 @@ keyed by owner and id, so another key finds nothing (404), as if the id did not 
 TTL cache (cachetools) per process. In Redis: one string per record with Redis' own expiry, shared by every
 replica; a Redis that is down or slow raises `StateUnavailableError` (the endpoint answers a clear 503).
 
-    >>> store = MemoryResponses(max_entries=10, ttl_s=60)
+    >>> store = MemoryResponses(max_entries=10, ttl_s=60, max_bytes=1 << 20)
     >>> asyncio.run(store.put("team-a", "resp_1", {"response": {"id": "resp_1"}}))
     >>> asyncio.run(store.get("team-a", "resp_1")), asyncio.run(store.get("team-b", "resp_1"))
     ({'response': {'id': 'resp_1'}}, None)
@@ -38,8 +38,12 @@ class ResponseStore(Protocol):
 class MemoryResponses:
     name = "memory"
 
-    def __init__(self, max_entries: int, ttl_s: float) -> None:
-        self.records: TTLCache[tuple[str, str], bytes] = TTLCache(max_entries, ttl_s)
+    def __init__(self, max_entries: int, ttl_s: float, max_bytes: int = 64 << 20) -> None:
+        # One bound for both limits: an entry weighs its size, but at least an even share of `max_bytes`, so
+        # there are never more than `max_entries` and never more than `max_bytes` of records. The oldest go first.
+        share = max(1, max_bytes // max_entries)
+        self.records: TTLCache[tuple[str, str], bytes] = TTLCache(max_bytes, ttl_s,
+                                                                 getsizeof=lambda record: max(len(record), share))
 
     async def put(self, owner: str, response_id: str, record: dict[str, Any]) -> None:
         self.records[(owner, response_id)] = orjson.dumps(record)  # a copy: later changes to `record` stay out
@@ -84,7 +88,7 @@ class RedisResponses:
 
 
 def build_response_store(backend: str, *, redis_url: str, prefix: str, max_entries: int, ttl_s: float,
-                         timeout_s: float, on_error: Any = None) -> ResponseStore:
+                         timeout_s: float, on_error: Any = None, max_bytes: int = 64 << 20) -> ResponseStore:
     if backend == "redis":
         connection = RedisConnection(
             redis_url, feature="responses", meanwhile="stored responses are unavailable (503)",
@@ -92,4 +96,4 @@ def build_response_store(backend: str, *, redis_url: str, prefix: str, max_entri
             on_error=on_error or (lambda kind: None),
         )
         return RedisResponses(connection, prefix=prefix, ttl_s=ttl_s)
-    return MemoryResponses(max_entries, ttl_s)
+    return MemoryResponses(max_entries, ttl_s, max_bytes)

@@ -134,3 +134,19 @@ def test_on_a_cached_route_the_last_client_leaving_cancels_the_shared_call(
     assert time.monotonic() - left < 1.5
     answer = httpx.post(gateway.url + "/v1/chat/completions", json=PLAIN, timeout=5)
     assert answer.status_code == 200 and answer.headers["x-gateway-cache"] == "miss"  # nothing half was stored
+
+
+def test_a_client_that_hangs_up_mid_body_is_no_error(
+    gateway: RunningServer, fake: FakeOpenAI, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+    import socket
+
+    with caplog.at_level(logging.INFO), socket.create_connection((gateway.host, gateway.port)) as raw:
+        raw.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                    b"content-length: 100\r\n\r\n{\"model\"")
+        time.sleep(0.2)
+    time.sleep(0.3)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []  # nothing went wrong here
+    assert fake.requests == []  # and nothing went upstream
+    assert httpx.post(gateway.url + "/v1/chat/completions", json=PLAIN).status_code == 200

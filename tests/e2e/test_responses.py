@@ -48,6 +48,8 @@ key = "{KEY_A}"
 [[keys]]
 name = "team-b"
 key = "{KEY_B}"
+models = ["gpt"]
+rpm = 1000
 [[providers]]
 name = "oa"
 type = "openai"
@@ -201,6 +203,19 @@ def test_store_false_keeps_nothing(s: Setup) -> None:
         s.a.responses.retrieve(made.id)
 
 
+def test_keys_and_their_limits_hold_as_for_chat(s: Setup) -> None:
+    with pytest.raises(openai.PermissionDeniedError) as denied:
+        s.b.responses.create(model="claude", input="Hi")
+    assert "claude" in denied.value.message
+    raw = s.b.responses.with_raw_response.create(model="gpt", input="Hi")
+    assert raw.headers["x-ratelimit-limit-requests"] == "1000"
+    with openai.OpenAI(base_url=s.gateway.url + "/v1", api_key="sk-unknown", max_retries=0) as stranger:
+        with pytest.raises(openai.AuthenticationError):
+            stranger.responses.create(model="gpt", input="Hi")
+        with pytest.raises(openai.AuthenticationError):
+            stranger.responses.retrieve("resp_anything")
+
+
 def test_an_unknown_previous_response_id_is_404_naming_it(s: Setup) -> None:
     with pytest.raises(openai.NotFoundError) as info:
         s.a.responses.create(model="gpt", input="Hi", previous_response_id="resp_nope")
@@ -304,15 +319,14 @@ def test_identical_stateless_requests_are_cache_hits_with_their_own_ids(cluster:
         go_on = client.responses.with_raw_response.create(model="chat", input="Same question", temperature=0,
                                                           previous_response_id=one.id)
         assert go_on.headers["x-gateway-cache"] == "miss"  # another conversation, another entry
-        streams = [client.responses.with_raw_response.create(model="chat", input="Streamed", stream=True)
-                   for _ in range(2)]
-        assert [s.headers["x-gateway-cache"] for s in streams] == ["miss", "hit"]
-        texts = []
-        for raw in streams:
+        seen, texts = [], []
+        for _ in range(2):  # one after the other: the first is stored once it has been read to its end
+            raw = client.responses.with_raw_response.create(model="chat", input="Streamed", stream=True)
+            seen.append(raw.headers["x-gateway-cache"])
             events = list(raw.parse())
             assert events[-1].type == "response.completed"
             texts.append(events[-1].response.output_text)
-        assert texts == [REPLY, REPLY]
+        assert seen == ["miss", "hit"] and texts == [REPLY, REPLY]
     assert len(a.requests) == 3
 
 

@@ -64,6 +64,15 @@ async def test_memory_is_bounded_and_expires() -> None:
     assert await store.get("", "resp_2") is None
 
 
+async def test_memory_is_bounded_in_bytes() -> None:
+    store = MemoryResponses(max_entries=100, ttl_s=60, max_bytes=10_000)
+    big = {"messages": [{"role": "user", "content": "x" * 3000}]}
+    for n in range(5):
+        await store.put("", f"resp_{n}", big)
+    kept = [n for n in range(5) if await store.get("", f"resp_{n}") is not None]
+    assert kept == [2, 3, 4]  # three records of ~3 KB fit in 10 KB; the oldest went first
+
+
 async def test_redis_shares_records_between_replicas_and_expires_them(redis_url: str) -> None:
     prefix = f"test-{uuid.uuid4().hex[:12]}:"
     one, two = (build_response_store("redis", redis_url=redis_url, prefix=prefix, max_entries=1, ttl_s=0.3,

@@ -168,8 +168,14 @@ async def replay(raw: list[bytes]) -> AsyncIterator[bytes]:
         yield part
 
 
-def events_of(raw: list[bytes], request: dict[str, Any], done: Any = None) -> list[dict[str, Any]]:
+def events_of(raw: list[bytes], request: dict[str, Any], kept: list[dict[str, Any]] | None = None,
+              ) -> list[dict[str, Any]]:
+    async def keep(response: dict[str, Any]) -> None:
+        assert kept is not None
+        kept.append(json.loads(json.dumps(response)))  # as it was when `done` ran: before the last event
+
     async def collect() -> bytes:
+        done = keep if kept is not None else None
         return b"".join([e async for e in to_response_events(replay(raw), request, "resp_s1", 7, done)])
 
     out = []
@@ -201,7 +207,7 @@ def test_a_text_stream_is_the_sequence_the_sdk_accumulates() -> None:
     events = events_of(sse(chunk({"role": "assistant", "content": ""}), chunk({"content": "Hel"}),
                            chunk({"content": "lo"}), chunk({}, "stop"),
                            chunk(None, usage={"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5})),
-                       request, kept.append)
+                       request, kept)
     assert [e["type"] for e in events] == [
         "response.created", "response.in_progress", "response.output_item.added", "response.content_part.added",
         "response.output_text.delta", "response.output_text.delta", "response.output_text.done",
@@ -245,7 +251,7 @@ def test_a_length_stop_ends_incomplete() -> None:
 def test_a_broken_stream_ends_failed_never_completed(raw: list[bytes]) -> None:
     request = {"model": "m", "input": "x", "stream": True}
     kept: list[dict[str, Any]] = []
-    events = events_of(raw, request, kept.append)
+    events = events_of(raw, request, kept)
     kinds = [e["type"] for e in events]
     assert kinds[-1] == "response.failed" and "response.completed" not in kinds
     assert events[-1]["response"]["error"]["code"] == "server_error"
@@ -259,3 +265,12 @@ def test_a_rate_limit_error_keeps_its_code() -> None:
     raw = sse({"error": {"message": "slow down", "type": "rate_limit_error", "code": "rate_limit_exceeded"}})
     assert events_of(raw, request)[-1]["response"]["error"] == {"code": "rate_limit_exceeded",
                                                                 "message": "slow down"}
+
+
+def test_any_framing_of_the_chat_stream_is_read() -> None:
+    request = {"model": "m", "input": "x", "stream": True}
+    whole = b"".join(sse(chunk({"content": "Hel"}), chunk({"content": "lo"}), chunk({}, "stop")))
+    end = whole.index(b"\n\n") + 2  # of the first event
+    odd = [whole[:10], whole[10:end] + b": keep-alive\r\n\r\n" + whole[end:end + 20], whole[end + 20:]]
+    assert events_of(odd, request) == events_of([whole], request)
+    assert accumulate(events_of(odd, request), request).output_text == "Hello"
