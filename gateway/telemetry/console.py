@@ -57,10 +57,10 @@ def format_line(span: ReadableSpan) -> str:
     parts.append(_ms((end - start) / 1e9))
     if sc.TIME_TO_FIRST_CHUNK in a:
         parts.append(f"ttft={_ms(a[sc.TIME_TO_FIRST_CHUNK])}")
-    if sc.OUTPUT_TOKENS in a:
-        parts.append(f"tokens={a.get(sc.INPUT_TOKENS, '?')}/{a[sc.OUTPUT_TOKENS]}")
-    elif sc.INPUT_TOKENS in a:  # embeddings: input only
-        parts.append(f"tokens={a[sc.INPUT_TOKENS]}")
+    if sc.TOTAL_OUTPUT_TOKENS in a:
+        parts.append(f"tokens={a.get(sc.TOTAL_INPUT_TOKENS, '?')}/{a[sc.TOTAL_OUTPUT_TOKENS]}")
+    elif sc.TOTAL_INPUT_TOKENS in a:  # embeddings: input only
+        parts.append(f"tokens={a[sc.TOTAL_INPUT_TOKENS]}")
     if sc.COST in a:
         parts.append(f"cost=${a[sc.COST]:.6f}")
     if sc.KEY_NAME in a:

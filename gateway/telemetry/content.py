@@ -73,16 +73,16 @@ class ContentCapture:
         self._hook_failed = False
 
     def input_attributes(self, operation: str, body: Mapping[str, Any]) -> dict[str, str]:
-        """gen_ai.input.messages, gen_ai.system_instructions and gen_ai.tool.definitions of a request."""
+        """gen_ai.input.messages and gen_ai.tool.definitions of a request. A chat request's system and developer
+        messages are part of its history, so they stay in gen_ai.input.messages where they were (the spec keeps
+        gen_ai.system_instructions for instructions given apart from the history)."""
         attributes: dict[str, str] = {}
         if operation == "chat":
             messages = body.get("messages")
-            system, others = _split_system(messages if isinstance(messages, list) else [])
-            self._put(attributes, semconv.INPUT_MESSAGES, others)
-            self._put(attributes, semconv.SYSTEM_INSTRUCTIONS, system)
+            self._put(attributes, semconv.INPUT_MESSAGES, _messages(messages if isinstance(messages, list) else []))
             tools = body.get("tools")
             if isinstance(tools, list) and tools:
-                self._put(attributes, semconv.TOOL_DEFINITIONS, [t for t in tools if isinstance(t, dict)])
+                self._put(attributes, semconv.TOOL_DEFINITIONS, [_tool(t) for t in tools if isinstance(t, dict)])
         elif operation == "text_completion":
             prompt = body.get("prompt")
             prompts = prompt if isinstance(prompt, list) else [prompt]
@@ -148,16 +148,22 @@ def _parts(content: Any) -> list[dict[str, Any]]:
     return parts
 
 
-def _split_system(messages: list[Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    system: list[dict[str, Any]] = []
+def _tool(tool: dict[str, Any]) -> dict[str, Any]:
+    """OpenAI's `{"type": "function", "function": {"name", ...}}` as the conventions' flat tool definition."""
+    function = tool.get("function")
+    if isinstance(function, dict):
+        return {"type": tool.get("type") or "function",
+                **{k: function[k] for k in ("name", "description", "parameters") if k in function}}
+    return tool
+
+
+def _messages(messages: list[Any]) -> list[dict[str, Any]]:
+    """Chat messages in the conventions' shape, in order; a developer message is a system one."""
     others: list[dict[str, Any]] = []
     for message in messages:
         if not isinstance(message, dict):
             continue
-        role = message.get("role")
-        if role in ("system", "developer"):
-            system.extend(_parts(message.get("content")))
-            continue
+        role = "system" if message.get("role") == "developer" else message.get("role")
         parts = _parts(message.get("content"))
         for call in message.get("tool_calls") or ():
             if isinstance(call, dict) and isinstance(call.get("function"), dict):
@@ -166,7 +172,7 @@ def _split_system(messages: list[Any]) -> tuple[list[dict[str, Any]], list[dict[
             parts = [{"type": "tool_call_response", "id": message.get("tool_call_id"),
                       "response": message.get("content")}]
         others.append({"role": role, "parts": parts})
-    return system, others
+    return others
 
 
 def _tool_call(call_id: Any, function: dict[str, Any]) -> dict[str, Any]:

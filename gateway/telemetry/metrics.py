@@ -22,6 +22,7 @@ from opentelemetry.util.types import AttributeValue
 from gateway.telemetry import semconv as sc
 from gateway.telemetry.records import (
     AttemptRecord,
+    CacheError,
     Cooldown,
     ExchangeRecord,
     InFlight,
@@ -123,6 +124,11 @@ class RequestSets:
         if last is not None and provider_name is not None:
             common[sc.PROVIDER_NAME] = provider_name
             common[sc.PROVIDER] = last.provider
+            if last.response_model:
+                common[sc.RESPONSE_MODEL] = last.response_model
+            if last.server_address:
+                common[sc.SERVER_ADDRESS] = last.server_address
+                common[sc.SERVER_PORT] = last.server_port
         self.common: AttributeSet = common  # time to first token, time per output token
         duration = dict(common)
         self.lookup: AttributeSet | None = None
@@ -139,6 +145,9 @@ class RequestSets:
         if exchange.key_name:
             counted[sc.KEY_NAME] = exchange.key_name
         self.requests: AttributeSet = counted
+
+
+MAX_CHUNK_RECORDS = 10_000  # per stream: a longer one is cut there (time per output chunk)
 
 
 class MetricRecorder:
@@ -179,6 +188,13 @@ class MetricRecorder:
         response_model = attempt.response_model
         if exchange.stream and attempt.first_chunk_at is not None:
             ins.client_ttfc.record(attempt.first_chunk_at - attempt.started, sets.metric(response_model))
+            if attempt.chunks > 1 and attempt.ended is not None:
+                # Once for every chunk after the first, as the spec has it; each chunk's own interval is not
+                # kept, so each is recorded at their mean: the count and the sum are exact, the buckets are not.
+                mean = (attempt.ended - attempt.first_chunk_at) / (attempt.chunks - 1)
+                attributes = sets.metric(response_model)
+                for _ in range(min(attempt.chunks - 1, MAX_CHUNK_RECORDS)):
+                    ins.client_tpoc.record(mean, attributes)
         self.tokens(exchange, attempt, sets)
         if attempt.cost_usd:
             ins.cost.add(attempt.cost_usd, sets.cost(exchange.key_name))
@@ -233,6 +249,9 @@ class MetricRecorder:
     def limits_error(self, event: LimitsError) -> None:
         self.instruments.limits_errors.add(1, {"gateway.limits.backend": event.backend, sc.ERROR_TYPE: event.error})
 
+    def cache_error(self, event: CacheError) -> None:
+        self.instruments.cache_errors.add(1, {"gateway.cache.backend": event.backend, sc.ERROR_TYPE: event.error})
+
     def responses_error(self, event: ResponsesError) -> None:
         self.instruments.responses_errors.add(1, {"gateway.responses.backend": event.backend,
                                                   sc.ERROR_TYPE: event.error})
@@ -254,7 +273,8 @@ class MetricRecorder:
     def request_sets(self, exchange: ExchangeRecord) -> RequestSets:
         last = exchange.attempts[-1] if exchange.attempts else None
         key = (exchange.operation, exchange.route, exchange.cache, exchange.error, exchange.status,
-               exchange.key_name, None if last is None else (last.provider, last.provider_type))
+               exchange.key_name, None if last is None else (last.provider, last.provider_type, last.response_model,
+                                                              last.server_address, last.server_port))
         found = self._request_sets.get(key)
         if found is None:
             name = self.provider_name(last.provider, last.provider_type) if last is not None else None

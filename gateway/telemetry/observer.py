@@ -21,7 +21,15 @@ from contextvars import ContextVar
 from gateway.events import Attempt, Exchange, Observer
 from gateway.telemetry.context import RequestState, TraceContext
 from gateway.telemetry.link import TelemetryLink
-from gateway.telemetry.records import Cooldown, InFlight, LimitsError, Refusal, ResponsesError, exchange_record
+from gateway.telemetry.records import (
+    CacheError,
+    Cooldown,
+    InFlight,
+    LimitsError,
+    Refusal,
+    ResponsesError,
+    exchange_record,
+)
 
 log = logging.getLogger("gateway.telemetry")
 
@@ -127,6 +135,13 @@ class TelemetryObserver(Observer):
                 self.link.submit(ResponsesError(backend, error))
         except Exception:
             self._failures.failed("responses_error")
+
+    def cache_error(self, backend: str, error: str) -> None:
+        try:
+            if self.metrics:
+                self.link.submit(CacheError(backend, error))
+        except Exception:
+            self._failures.failed("cache_error")
 
     # -- helpers ----------------------------------------------------------------------------------------
 

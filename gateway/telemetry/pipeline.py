@@ -45,6 +45,7 @@ from gateway.telemetry.exporters import (
 )
 from gateway.telemetry.metrics import MetricRecorder
 from gateway.telemetry.records import (
+    CacheError,
     Call,
     Cooldown,
     InFlight,
@@ -156,6 +157,8 @@ class Pipeline:
             self.metrics.limits_error(item)
         elif isinstance(item, ResponsesError):
             self.metrics.responses_error(item)
+        elif isinstance(item, CacheError):
+            self.metrics.cache_error(item)
 
     # -- calls --------------------------------------------------------------------------------------------
 

@@ -81,6 +81,10 @@ class AttemptRecord(NamedTuple):
     input_tokens: int | None
     output_tokens: int | None
     cost_usd: float | None
+    cached_input_tokens: int | None  # of input_tokens, read from the provider's prompt cache
+    cache_creation_input_tokens: int | None  # of input_tokens, written to it
+    reasoning_output_tokens: int | None  # of output_tokens
+    chunks: int  # streams: chunks received
 
     @property
     def target(self) -> str:
@@ -147,6 +151,11 @@ class LimitsError(NamedTuple):
 
 
 class ResponsesError(NamedTuple):
+    backend: str
+    error: str
+
+
+class CacheError(NamedTuple):
     backend: str
     error: str
 
@@ -221,7 +230,8 @@ def attempt_record(attempt: Attempt) -> tuple[Any, ...]:
         attempt.provider, attempt.provider_type, attempt.model, attempt.server_address, attempt.server_port,
         attempt.started, attempt.first_chunk_at, attempt.backoff_s, attempt.ended, attempt.outcome,
         attempt.status, attempt.error, facts.response_id, facts.response_model, tuple(facts.finish_reasons),
-        facts.input_tokens, facts.output_tokens, attempt.cost_usd,
+        facts.input_tokens, facts.output_tokens, attempt.cost_usd, facts.cached_input_tokens,
+        facts.cache_creation_input_tokens, facts.reasoning_output_tokens, facts.chunks,
     )
 
 

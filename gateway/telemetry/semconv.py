@@ -53,6 +53,9 @@ FINISH_REASONS: Final = ga.GEN_AI_RESPONSE_FINISH_REASONS
 TIME_TO_FIRST_CHUNK: Final = ga.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK
 INPUT_TOKENS: Final = ga.GEN_AI_USAGE_INPUT_TOKENS
 OUTPUT_TOKENS: Final = ga.GEN_AI_USAGE_OUTPUT_TOKENS
+CACHE_READ_TOKENS: Final = "gen_ai.usage.cache_read.input_tokens"  # the provider's prompt cache (OTEL.md §1.1)
+CACHE_CREATION_TOKENS: Final = "gen_ai.usage.cache_creation.input_tokens"
+REASONING_TOKENS: Final = "gen_ai.usage.reasoning.output_tokens"
 TOKEN_TYPE: Final = ga.GEN_AI_TOKEN_TYPE
 OUTPUT_TYPE: Final = ga.GEN_AI_OUTPUT_TYPE
 CHOICE_COUNT: Final = ga.GEN_AI_REQUEST_CHOICE_COUNT
@@ -98,6 +101,8 @@ TARGET: Final = "gateway.target"  # provider/model of an attempt, or of the atte
 PROVIDER: Final = "gateway.provider"  # the configured provider name ("openai-main"), never a key
 ATTEMPT: Final = "gateway.attempt"  # 1-based number of an attempt within its request
 ATTEMPTS: Final = "gateway.attempts"  # upstream attempts a request made
+TOTAL_INPUT_TOKENS: Final = "gateway.usage.input_tokens"  # SERVER: every attempt's, added up
+TOTAL_OUTPUT_TOKENS: Final = "gateway.usage.output_tokens"
 ATTEMPT_OUTCOME: Final = "gateway.attempt.outcome"  # ok | error | cancelled
 FAILOVER_REASON: Final = "gateway.failover.reason"  # error.type of the attempt this one replaced
 BACKOFF: Final = "gateway.backoff"  # seconds waited before this attempt (backoff or Retry-After)
@@ -110,7 +115,7 @@ KEY_NAME: Final = "gateway.key.name"  # the gateway key's configured name, never
 REQUEST_ID: Final = "gateway.request_id"  # x-request-id
 COST: Final = "gateway.cost.usd"  # what a request (SERVER) or an attempt (CLIENT) cost: tokens x the target's price
 REFUSED: Final = "gateway.refused.reason"  # why the gateway refused a request itself (events.Observer.request_refused)
-FIRST_CHUNK_EVENT: Final = "gen_ai.first_chunk"  # our span event name: none is standard
+FIRST_CHUNK_EVENT: Final = "gateway.first_chunk"  # our own event: none is standard, so not in gen_ai.*
 FAILOVER_EVENT: Final = "gateway.failover"
 COOLDOWN_EVENT: Final = "gateway.target.cooldown"
 
@@ -140,6 +145,8 @@ SERVER_TPOT: Final = gm.GEN_AI_SERVER_TIME_PER_OUTPUT_TOKEN
 # semantic-conventions-genai (unreleased, behind the opt-in); no constants exist for them yet.
 LATEST_INFERENCE_DURATION: Final = "gen_ai.client.inference.duration"
 LATEST_TTFC: Final = "gen_ai.client.inference.time_to_first_chunk"
+CLIENT_TPOC: Final = "gen_ai.client.operation.time_per_output_chunk"
+LATEST_TPOC: Final = "gen_ai.client.inference.time_per_output_chunk"
 LATEST_USAGE_INPUT: Final = "gen_ai.client.inference.usage.input_tokens"
 LATEST_USAGE_OUTPUT: Final = "gen_ai.client.inference.usage.output_tokens"
 LATEST_OPERATION_INPUT: Final = "gen_ai.client.inference.operation.input_tokens"
@@ -159,6 +166,7 @@ COST_METRIC: Final = "gateway.cost.usd"
 REFUSALS: Final = "gateway.requests.refused"
 LIMITS_ERRORS: Final = "gateway.limits.errors"
 RESPONSES_ERRORS: Final = "gateway.responses.errors"
+CACHE_ERRORS: Final = "gateway.cache.errors"
 
 OPT_IN_ENV: Final = "OTEL_SEMCONV_STABILITY_OPT_IN"
 
@@ -210,6 +218,7 @@ class Instruments:
     client_duration: Histogram
     inference_duration: Histogram  # the same instrument as client_duration in the default mode
     client_ttfc: Histogram
+    client_tpoc: Histogram
     token_usage: Histogram | None  # v1.41: one histogram, by gen_ai.token.type
     usage_input: Tally | None  # latest: counters by modality, histograms without
     usage_output: Tally | None
@@ -228,6 +237,7 @@ class Instruments:
     refusals: Tally
     limits_errors: Tally
     responses_errors: Tally
+    cache_errors: Tally
 
     @classmethod
     def create(cls, meter: Meter, latest: bool) -> Instruments:
@@ -264,6 +274,8 @@ class Instruments:
             client_duration=client_duration,
             inference_duration=inference_duration,
             client_ttfc=histogram(ttfc_name, "s", "Time to receive the first chunk of a stream.", DURATION_BUCKETS),
+            client_tpoc=histogram(LATEST_TPOC if latest else CLIENT_TPOC, "s",
+                                  "Time per output chunk of a stream, after the first.", DURATION_BUCKETS),
             token_usage=token_usage,
             usage_input=usage_input,
             usage_output=usage_output,
@@ -285,4 +297,5 @@ class Instruments:
             refusals=counter(REFUSALS, "{request}", "Requests the gateway refused itself, by reason and key."),
             limits_errors=counter(LIMITS_ERRORS, "{error}", "Failed calls to the limits' store (Redis)."),
             responses_errors=counter(RESPONSES_ERRORS, "{error}", "Failed calls to the responses' store (Redis)."),
+            cache_errors=counter(CACHE_ERRORS, "{error}", "Failed calls to the cache's store (Redis); misses then."),
         )

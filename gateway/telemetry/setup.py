@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.config import ConfigError, GatewayConfig
+from gateway.telemetry import workers
 from gateway.telemetry.asgi import ServerSpans
 from gateway.telemetry.content import capture_enabled, load_redactor
 from gateway.telemetry.context import RequestState, TraceContext, make_sampler
@@ -42,6 +43,13 @@ class Telemetry:
         self.observer = observer
         self.server_spans = server_spans
         self.prometheus = prometheus  # serve GET /metrics
+        # --workers N: every worker's metrics in one scrape (gateway/telemetry/workers.py)
+        self.workers_dir = os.environ.get(workers.DIR_ENV) if prometheus else None
+        self.publisher = workers.Publisher(self.workers_dir, self._scrape) if self.workers_dir else None
+
+    def _scrape(self) -> bytes | None:
+        answer = self.link.call("scrape", 5)
+        return None if answer is None else bytes(answer[1])
 
     @property
     def metrics(self) -> bool:
@@ -64,6 +72,8 @@ class Telemetry:
         if answer is None:
             return Response("telemetry is restarting; scrape again shortly\n", status_code=503)
         content_type, body = answer
+        if self.workers_dir:
+            body = await asyncio.to_thread(workers.merged, body, self.workers_dir)
         return Response(body, media_type=content_type)
 
     def force_flush(self, timeout_s: float = 10.0) -> bool:
@@ -79,6 +89,8 @@ class Telemetry:
         await asyncio.to_thread(self.close, timeout_s)
 
     def close(self, timeout_s: float = SHUTDOWN_TIMEOUT_S) -> None:
+        if self.publisher is not None:
+            self.publisher.stop()
         self.link.close(timeout_s)
 
 

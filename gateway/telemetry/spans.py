@@ -136,6 +136,12 @@ class SpanMaker:
             a[sc.INPUT_TOKENS] = attempt.input_tokens
         if attempt.output_tokens is not None:
             a[sc.OUTPUT_TOKENS] = attempt.output_tokens
+        if attempt.cached_input_tokens:
+            a[sc.CACHE_READ_TOKENS] = attempt.cached_input_tokens
+        if attempt.cache_creation_input_tokens:
+            a[sc.CACHE_CREATION_TOKENS] = attempt.cache_creation_input_tokens
+        if attempt.reasoning_output_tokens:
+            a[sc.REASONING_TOKENS] = attempt.reasoning_output_tokens
         events: list[Event] = []
         if attempt.first_chunk_at is not None:
             ttfc = attempt.first_chunk_at - attempt.started
@@ -219,10 +225,11 @@ class SpanMaker:
         )
 
     def exchange_attributes(self, exchange: ExchangeRecord, arrived: float) -> Attributes:
-        """What the SERVER span says about the client-facing GenAI call (OTEL.md §1.3)."""
-        a: Attributes = {
-            sc.OPERATION: exchange.operation, sc.ATTEMPTS: len(exchange.attempts), sc.REQUEST_ID: exchange.request_id,
-        }
+        """What the SERVER span says about the client's request (OTEL.md §1.3): the gateway's facts, and the
+        model asked for. No `gen_ai.operation.name`, no `gen_ai.usage.*`, no response facts: those are the
+        CLIENT spans', one per LLM call, and a tracing backend that saw them here too (Phoenix does) would
+        count each call twice. The request's token totals are `gateway.usage.*`."""
+        a: Attributes = {sc.ATTEMPTS: len(exchange.attempts), sc.REQUEST_ID: exchange.request_id}
         if exchange.route:
             a[sc.ROUTE] = a[sc.REQUEST_MODEL] = exchange.route
         if exchange.stream:
@@ -235,28 +242,21 @@ class SpanMaker:
             a[sc.COST] = exchange.cost_usd
         if exchange.attempts:
             last = exchange.attempts[-1]
-            a[sc.PROVIDER_NAME] = self.provider_name(last.provider, last.provider_type)
             a[sc.PROVIDER] = last.provider
             a[sc.TARGET] = last.target
             a[sc.FALLBACK_USED] = last.route != exchange.route
-            if last.response_id:
-                a[sc.RESPONSE_ID] = last.response_id
-            if last.response_model:
-                a[sc.RESPONSE_MODEL] = last.response_model
-            if last.finish_reasons:
-                a[sc.FINISH_REASONS] = list(last.finish_reasons)
             if last.first_chunk_at is not None:
                 a[sc.TIME_TO_FIRST_CHUNK] = last.first_chunk_at - arrived
         inputs = [t.input_tokens for t in exchange.attempts if t.input_tokens is not None]
         outputs = [t.output_tokens for t in exchange.attempts if t.output_tokens is not None]
         if inputs:
-            a[sc.INPUT_TOKENS] = sum(inputs)
+            a[sc.TOTAL_INPUT_TOKENS] = sum(inputs)
         if outputs:
-            a[sc.OUTPUT_TOKENS] = sum(outputs)
+            a[sc.TOTAL_OUTPUT_TOKENS] = sum(outputs)
         return a
 
     def exchange_events(self, exchange: ExchangeRecord, arrived: float, clock: Clock) -> list[Event]:
-        """A `gateway.failover` event where an attempt replaced a failed one; `gen_ai.first_chunk` when the
+        """A `gateway.failover` event where an attempt replaced a failed one; `gateway.first_chunk` when the
         answer's first chunk arrived (time since the request did)."""
         events: list[Event] = []
         previous: AttemptRecord | None = None

@@ -350,6 +350,8 @@ class FakeOpenAI:
         self.tool_arguments: dict[str, Any] | None = None  # None: {"city": "Paris"} if the tool has "city", else {}
         self.always: Behaviour | None = None  # applied to every POST while the queue is empty
         self.reject_prefill = False  # True: a trailing assistant message is answered with a 400
+        self.cached_tokens = 0  # > 0: chat usage says this many prompt tokens came from the prompt cache
+        self.reasoning_tokens = 0  # > 0: and this many completion tokens were reasoning
         self.requests: list[Recorded] = []
         self.disconnects = 0
         self._queue: deque[Behaviour] = deque()
@@ -398,6 +400,8 @@ class FakeOpenAI:
             self.tool_arguments = None
             self.always = None
             self.reject_prefill = False
+            self.cached_tokens = 0
+            self.reasoning_tokens = 0
 
     def wait_for_disconnects(self, count: int = 1, timeout: float = 2.0) -> bool:
         """Block (in a sync test) until ``disconnects >= count``; False on timeout."""
@@ -559,6 +563,10 @@ class FakeOpenAI:
             "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens,
         }
+        if self.cached_tokens:  # the provider's prompt cache, as OpenAI reports it
+            usage["prompt_tokens_details"] = {"cached_tokens": min(self.cached_tokens, prompt_tokens)}
+        if self.reasoning_tokens:  # of completion_tokens, as OpenAI's reasoning models report them
+            usage["completion_tokens_details"] = {"reasoning_tokens": self.reasoning_tokens}
         if body.get("stream") is not True:
             choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
             payload = {**base, "choices": [choice], "usage": usage}

@@ -64,17 +64,21 @@ def test_content_is_captured_in_the_conventions_shape(
     gateway = start_traced(telemetry="capture_content = true")
     sdk(gateway).chat.completions.create(model="gpt-test", messages=[SYSTEM, USER], tools=TOOLS)
     server, client = spans(gateway, collector)
-    assert messages(client, "gen_ai.system_instructions") == [{"type": "text", "content": "You are terse."}]
+    # The system message is part of the history: it stays there, in its place (no gen_ai.system_instructions)
+    assert "gen_ai.system_instructions" not in client.attributes
     assert messages(client, "gen_ai.input.messages") == [
+        {"role": "system", "parts": [{"type": "text", "content": "You are terse."}]},
         {"role": "user", "parts": [{"type": "text", "content": USER["content"]}]}]
-    assert messages(client, "gen_ai.tool.definitions")[0]["function"]["name"] == "get_weather"
+    [tool] = messages(client, "gen_ai.tool.definitions")  # the conventions' flat shape, not OpenAI's nested one
+    assert tool == {"type": "function", "name": "get_weather", **{k: v for k, v in TOOLS[0]["function"].items()
+                                                                    if k != "name"}}
     [output] = messages(client, "gen_ai.output.messages")
     assert output["role"] == "assistant" and output["finish_reason"] == "tool_calls"
     [call] = output["parts"]
     assert call["type"] == "tool_call" and call["name"] == "get_weather" and call["arguments"] == {"city": "Paris"}
     assert call["id"].startswith("call_fake_")
     # The SERVER span carries the same content (what the client sent and got).
-    for name in ("gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions"):
+    for name in ("gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.tool.definitions"):
         assert server.attributes[name] == client.attributes[name]
 
     list(sdk(gateway).chat.completions.create(

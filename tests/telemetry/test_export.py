@@ -17,6 +17,7 @@ from gateway.config import ConfigError, parse_config
 from gateway.events import Observer
 from gateway.telemetry import ServerSpanMiddleware
 from gateway.telemetry.exporters import batch_options
+from gateway.ui.recorder import Recorder
 from tests.conftest import UPSTREAM_KEY, GatewayFactory, dead_first_route, gateway_config
 from tests.fakes.openai_compat import Fail, FakeOpenAI
 from tests.fakes.otlp import FakeCollector
@@ -174,13 +175,16 @@ def test_no_secret_is_ever_exported(
     assert any("my key is ***" in text for text in inputs)
 
 
-def test_telemetry_off_means_no_wrappers_at_all(upstream: RunningServer) -> None:
-    app = create_app(parse_config(gateway_config(upstream.url)))
+@pytest.mark.parametrize("ui", [True, False])
+def test_telemetry_off_means_no_wrappers_at_all(upstream: RunningServer, ui: bool) -> None:
+    app = create_app(parse_config(gateway_config(upstream.url, extra="" if ui else "[ui]\nenabled = false\n")))
     assert app.state.telemetry is None
     state = app.state
     current = state.reloader.gateway if hasattr(state, "reloader") else state.gateway
-    # Accounting (cost, gateway/access/gate.py) in front of the base class, whose every hook is a no-op
-    assert isinstance(current.observer, Accounting) and type(current.observer.then) is Observer
+    # Accounting (cost, gateway/access/gate.py) in front of the live page's recorder (gateway/ui/), or of the
+    # base class, whose every hook is a no-op: nothing of telemetry's
+    assert isinstance(current.observer, Accounting)
+    assert type(current.observer.then) is (Recorder if ui else Observer)
     assert not any(m.cls is ServerSpanMiddleware for m in app.user_middleware)
     with run_server(app) as gateway:
         assert chat(gateway).status_code == 200

@@ -72,6 +72,9 @@ def test_genai_client_metrics_per_attempt(measured: RunningServer, collector: Fa
 
     ttfc = histogram(collector, "gen_ai.client.operation.time_to_first_chunk", "s", sc.DURATION_BUCKETS)
     assert total(ttfc) == 1  # streams only
+    # once for each chunk after the first of that stream (a role chunk, 5 words, the finish chunk)
+    tpoc = histogram(collector, "gen_ai.client.operation.time_per_output_chunk", "s", sc.DURATION_BUCKETS)
+    assert total(tpoc) == 6 and 0 < sum(p.sum for p in tpoc.points) < 5
 
 
 def test_genai_server_metrics_per_request(measured: RunningServer, collector: FakeCollector) -> None:
@@ -82,6 +85,9 @@ def test_genai_server_metrics_per_request(measured: RunningServer, collector: Fa
     tpot = histogram(collector, "gen_ai.server.time_per_output_token", "s", sc.TPOT_BUCKETS)
     assert total(ttft) == total(tpot) == 1
     assert ttft.points[0].attributes["gateway.route"] == "gpt-test"
+    for point in (*duration.points, *ttft.points):  # the answering attempt's model and server, as the spec asks
+        assert point.attributes["gen_ai.response.model"] == "upstream-model"
+        assert point.attributes["server.address"] == "127.0.0.1" and point.attributes["server.port"] > 0
 
 
 def test_gateway_metrics(measured: RunningServer, collector: FakeCollector) -> None:
