@@ -10,7 +10,8 @@ from pathlib import Path
 from wrk import WrkResult
 
 MODES = ("non-stream", "stream")
-TARGET_ORDER = ("upstream", "passthrough", "gateway", "gateway-otel", "gateway-keys-rpm", "gateway-keys",
+TARGET_ORDER = ("upstream", "passthrough", "gateway", "gateway-otel", "gateway-ui", "gateway-responses",
+                "gateway-keys-rpm", "gateway-keys",
                 "gateway-keys-redis", "gateway-cache-memory", "gateway-cache-redis")
 CACHE_ROWS = {"gateway-cache-memory": "memory", "gateway-cache-redis": "redis"}
 # The keyed rows: one key with limits and a budget that never refuse during a run (targets.py).
@@ -20,6 +21,8 @@ KEYED_ROWS = {"gateway-keys-rpm": "memory", "gateway-keys": "memory", "gateway-k
 BASELINE = "gateway"
 PAIRED = {
     "gateway-otel": ("telemetry (OTLP)", 0.90),
+    "gateway-ui": ("live page (/ui) on", 0.97),
+    "gateway-responses": ("POST /v1/responses (translated, stored) instead of chat", 0.85),
     "gateway-keys-rpm": ("key with rpm (memory)", 0.95),
     "gateway-keys": ("key with rpm, tpm, max_concurrent, budget (memory)", None),
     "gateway-keys-redis": ("key with rpm, tpm, max_concurrent, budget (redis)", None),

@@ -122,6 +122,16 @@ class Bench:
         self.done = 0
         self.bodies = {mode: wrk.chat_request(stream=mode == "stream") for mode in MODES}
         self.scripts = {mode: wrk.write_script(workdir / f"{mode}.lua", body) for mode, body in self.bodies.items()}
+        # the gateway-responses row sends the same call to POST /v1/responses
+        self.responses_bodies = {mode: wrk.responses_request(stream=mode == "stream") for mode in MODES}
+        self.responses_scripts = {mode: wrk.write_script(workdir / f"responses-{mode}.lua", body)
+                                  for mode, body in self.responses_bodies.items()}
+
+    def body(self, name: str, mode: str) -> str:
+        return (self.responses_bodies if name == "gateway-responses" else self.bodies)[mode]
+
+    def script(self, name: str, mode: str) -> Path:
+        return (self.responses_scripts if name == "gateway-responses" else self.scripts)[mode]
 
     def run(self) -> None:
         self.nginx = Nginx(self.nginx_bin, self.workdir, self.load_core)
@@ -157,7 +167,8 @@ class Bench:
                 "non-stream": f"{self.nginx.json_base}/chat/completions",
                 "stream": f"{self.nginx.base}{STREAM_PATH}",
             }
-        return {mode: f"http://127.0.0.1:{port}/v1/chat/completions" for mode in MODES}
+        path = "/v1/responses" if name == "gateway-responses" else "/v1/chat/completions"
+        return {mode: f"http://127.0.0.1:{port}{path}" for mode in MODES}
 
     def start(self, name: str) -> tuple[Child, int]:
         port = free_port()
@@ -283,7 +294,8 @@ class Bench:
 
     def check(self, server: Server, mode: str) -> None:
         result, url = server.result, self.urls(server.result.name, server.port)[mode]
-        problem = targets.check_chat(url, self.bodies[mode], stream=mode == "stream")
+        check = targets.check_responses if result.name == "gateway-responses" else targets.check_chat
+        problem = check(url, self.body(result.name, mode), stream=mode == "stream")
         if not problem and result.name.startswith("gateway-cache-"):
             # The check stored the answer: from now on, the same body is a hit.
             answer = targets.cache_result(url, self.bodies[mode])
@@ -293,6 +305,8 @@ class Bench:
             headers = targets.limit_headers(url, self.bodies[mode])
             if isinstance(headers, str) or headers.get("x-ratelimit-limit-requests") != str(targets.KEY_RPM):
                 problem = f"no x-ratelimit-limit-requests: {targets.KEY_RPM} on a keyed answer: {headers}"
+        if not problem and result.name.startswith("gateway"):  # the live page: on in its own row only
+            problem = targets.ui_check(url.rsplit("/v1/", 1)[0], on=result.name == "gateway-ui")
         result.sent += 2 if result.name.startswith("gateway-cache-") or result.name in KEYED_ROWS else 1
         if problem:
             result.check_failures[mode] = problem
@@ -322,8 +336,9 @@ class Bench:
             before = [cpu_seconds(s.pid) for s in servers]
             # Which wrk starts first alternates from round to round, so that neither server has that edge.
             order = servers if index % 2 == 0 else servers[::-1]
-            runs = {s.result.name: wrk.start(self.wrk_bin, self.urls(s.result.name, s.port)[mode], self.scripts[mode],
-                                             c, self.args.duration, self.load_core) for s in order}
+            runs = {s.result.name: wrk.start(self.wrk_bin, self.urls(s.result.name, s.port)[mode],
+                                             self.script(s.result.name, mode), c, self.args.duration, self.load_core)
+                    for s in order}
             try:
                 cells = [wrk.finish(runs[s.result.name], self.args.duration) for s in servers]
             except (RuntimeError, ValueError, subprocess.TimeoutExpired) as exc:
@@ -358,11 +373,11 @@ class Bench:
                 pin_all_threads(pid, self.load_core)
         try:
             if self.args.warmup > 0:
-                warm = wrk.run(self.wrk_bin, url, self.scripts[mode], c, self.args.warmup, self.load_core)
+                warm = wrk.run(self.wrk_bin, url, self.script(result.name, mode), c, self.args.warmup, self.load_core)
                 result.sent += warm.requests
                 self.refused(result, warm, f"{mode} c={c} warm-up")
             before = [cpu_seconds(pid) for pid in (server.pid, *helpers)]
-            cell = wrk.run(self.wrk_bin, url, self.scripts[mode], c, self.args.duration, self.load_core)
+            cell = wrk.run(self.wrk_bin, url, self.script(result.name, mode), c, self.args.duration, self.load_core)
             after = [cpu_seconds(pid) for pid in (server.pid, *helpers)]
             result.sent += cell.requests
         except (RuntimeError, ValueError, subprocess.TimeoutExpired) as exc:

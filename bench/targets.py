@@ -145,9 +145,28 @@ def gateway_target(
                                 f"llm-gateway:bench:{name}:", rpm_only=name == "gateway-keys-rpm")
         redis_url = ""  # the [cache] stays off
     config = workdir / f"{name}.toml"
-    config.write_text(gateway_config(port, json_base, stream_base, telemetry, cache, redis_url, limits))
+    text = gateway_config(port, json_base, stream_base, telemetry, cache, redis_url, limits)
+    if name != "gateway-ui":  # the live page (on by default) is measured by its own row, against this one
+        text += "\n[ui]\nenabled = false\n"
+    config.write_text(text)
     argv = [*pin_prefix(core), python, "-m", "gateway", "serve", "--config", str(config), "--port", str(port)]
     return Target(name, argv, port)
+
+
+def ui_check(base: str, on: bool, timeout_s: float = 10.0) -> str | None:
+    """None when the live page is as the row wants it: on and recording (`gateway-ui`: GET /admin/ui/summary, no
+    admin key configured, so loopback may call it), or off (every other row). Else what is wrong."""
+    try:
+        with urllib.request.urlopen(f"{base}/admin/ui/summary", timeout=timeout_s) as response:
+            recorded = json.loads(response.read()).get("recorded", 0)
+    except urllib.error.HTTPError as exc:
+        return "the live page is off ([ui] enabled = false)" if on else (
+            None if exc.code == 404 else f"GET /admin/ui/summary: HTTP {exc.code}")
+    except (OSError, ValueError) as exc:
+        return f"GET /admin/ui/summary failed: {exc}"
+    if not on:
+        return "the live page is on: this row should have [ui] enabled = false"
+    return None if recorded else "the live page recorded no request"
 
 
 def redis_argv(redis_bin: str, port: int, core: int | None) -> list[str]:
@@ -190,6 +209,31 @@ def usage(base: str, timeout_s: float = 10.0) -> dict[str, object] | str:
             return found
     except (OSError, ValueError) as exc:
         return f"GET /admin/usage failed: {exc}"
+
+
+def check_responses(url: str, body: str, stream: bool, timeout_s: float = 10.0) -> str | None:
+    """One Responses API call; None when the answer is a completed `response` (or ends with
+    response.completed), else what is wrong with it."""
+    request = urllib.request.Request(url, data=body.encode(), method="POST",
+                                     headers={"Content-Type": "application/json", "Authorization": "Bearer sk-bench"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            text = response.read().decode(errors="replace")
+    except urllib.error.HTTPError as exc:
+        return f"HTTP {exc.code}: {exc.read()[:300]!r}"
+    except OSError as exc:
+        return f"request failed: {exc}"
+    try:
+        if stream:
+            events = [json.loads(line[5:]) for line in text.splitlines() if line.startswith("data:")]
+            final = events[-1]["response"] if events and events[-1].get("type") == "response.completed" else None
+        else:
+            final = json.loads(text)
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        return f"not a Responses answer: {exc!r}: {text[-200:]!r}"
+    if not isinstance(final, dict) or final.get("status") != "completed" or not final.get("output"):
+        return f"not a completed response: {text[-200:]!r}"
+    return None
 
 
 def check_chat(url: str, body: str, stream: bool, timeout_s: float = 10.0) -> str | None:

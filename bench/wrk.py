@@ -44,6 +44,15 @@ def chat_request(stream: bool) -> str:
     return json.dumps(body)  # default separators: `"stream": true`, which the passthrough looks for
 
 
+def responses_request(stream: bool) -> str:
+    """The same call through the Responses API (`gateway-responses`): translated to chat and back, stored."""
+    body: dict[str, object] = {"model": "bench-model-stream" if stream else "bench-model", "input": "Say hello",
+                               "max_output_tokens": 16}
+    if stream:
+        body["stream"] = True
+    return json.dumps(body)
+
+
 def write_script(path: Path, body: str) -> Path:
     if "]==]" in body:
         raise ValueError("request body must not contain ]==]")

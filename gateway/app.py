@@ -33,8 +33,9 @@ from gateway.endpoints import Endpoints, Gateway, error_response
 from gateway.entrances.messages import MessagesEntrance, to_anthropic_error
 from gateway.entrances.responses_http import ResponsesEntrance
 from gateway.errors import GatewayError, InvalidRequestError
-from gateway.events import NoopObserver, Observer
+from gateway.events import Fanout, NoopObserver, Observer
 from gateway.middleware import EntryMiddleware
+from gateway.openapi import openapi
 from gateway.providers.base import HttpProvider, build_provider
 from gateway.providers.registry import unavailable_types
 from gateway.reload import Reloader
@@ -42,6 +43,7 @@ from gateway.routing.health import CooldownPolicy, Health
 from gateway.routing.table import RouteTable
 from gateway.state import LimitStore, build_limit_store
 from gateway.state.responses import ResponseStore, build_response_store
+from gateway.ui import LivePage
 
 log = logging.getLogger("gateway")
 
@@ -87,6 +89,7 @@ def build_gateway(
         backend, url = config.response_store()
         responses = build_response_store(
             backend, redis_url=url, prefix=config.responses.key_prefix, max_entries=config.responses.max_entries,
+            max_bytes=config.responses.max_bytes,
             ttl_s=config.responses.ttl_s, timeout_s=config.responses.redis_timeout_s,
             on_error=lambda kind: told.responses_error("redis", kind))
     gateway = Gateway(config, table, dispatcher, health, observer, config.secrets(), int(time.time()), access,
@@ -111,6 +114,9 @@ def create_app(
 
         telemetry = start_telemetry(config, __version__)
     observer: Observer = telemetry.observer if telemetry else NoopObserver()
+    live = LivePage(config.ui) if config.ui.enabled else None  # GET /ui: the live page, one more observer
+    if live is not None:  # with telemetry off, the page's recorder alone
+        observer = Fanout(observer, live.recorder) if telemetry else live.recorder
     gateway, providers = build_gateway(config, transports, observer, limits=limits, clock=clock)
     if not config.keys:
         log.warning("no [[keys]] configured: this gateway takes calls from anyone who can reach it")
@@ -223,6 +229,7 @@ def create_app(
         Route("/v1/models/{model:path}", endpoints.model, methods=["GET"]),
         Route("/healthz", endpoints.healthz, methods=["GET"]),
         Route("/readyz", endpoints.readyz, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
         Route("/admin/status", endpoints.status, methods=["GET"]),
         Route("/admin/reload", endpoints.reload, methods=["POST"]),
         Route("/admin/cache/purge", endpoints.purge_cache, methods=["POST"]),
@@ -230,6 +237,8 @@ def create_app(
     ]
     if telemetry is not None and telemetry.prometheus:
         routes.append(Route("/metrics", telemetry.metrics_endpoint, methods=["GET"]))
+    if live is not None:
+        routes += live.routes(reloader.current)
     app = Starlette(
         routes=routes,
         lifespan=lifespan,

@@ -6,8 +6,10 @@ import argparse
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import sys
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -103,6 +105,8 @@ def _serve(args: argparse.Namespace) -> int:
         logging.getLogger("gateway").warning("config: %s", warning)
     import uvicorn  # only to serve: `gateway check` needs nothing but the config models
 
+    from gateway.serving import ConnectionLimits, GatewayUvicornConfig
+
     options: dict[str, Any] = dict(
         host=server.host,
         port=server.port,
@@ -113,18 +117,25 @@ def _serve(args: argparse.Namespace) -> int:
         log_level=server.log_level,
         timeout_graceful_shutdown=int(server.shutdown_grace_s),
         server_header=False,
+        backlog=server.backlog,
+        limits=ConnectionLimits.from_config(server),  # gateway/serving.py: what one client may hold
     )
     workers = args.workers
-    shared = ""
+    shared = metrics_dir = ""
     if workers > 1:
         os.environ[_WORKER_CONFIG_ENV] = path
+        os.environ["GATEWAY_WORKERS"] = str(workers)  # the live page says which of them it shows
+        if config.telemetry.prometheus:  # one /metrics for all workers: each publishes there
+            from gateway.telemetry.workers import DIR_ENV
+
+            metrics_dir = os.environ[DIR_ENV] = tempfile.mkdtemp(prefix="llm-gateway-metrics-")
         if config.limits.backend == "memory" and sys.platform != "win32":
             from gateway.state import shared as shared_limits
 
             shared = os.environ[_SHARED_LIMITS_ENV] = shared_limits.create()  # one set of limits for all workers
-        uconfig = uvicorn.Config("gateway.cli:worker_app", factory=True, workers=workers, **options)
+        uconfig = GatewayUvicornConfig("gateway.cli:worker_app", factory=True, workers=workers, **options)
     else:
-        uconfig = uvicorn.Config(_single_app(config), **options)
+        uconfig = GatewayUvicornConfig(_single_app(config), **options)
     try:
         sock = uconfig.bind_socket()
     except SystemExit:  # uvicorn logged the OSError ("address already in use")
@@ -152,6 +163,8 @@ def _serve(args: argparse.Namespace) -> int:
         if shared:
             with contextlib.suppress(OSError):
                 os.unlink(shared)
+        if metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
 
 

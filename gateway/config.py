@@ -110,6 +110,16 @@ class ServerConfig(_Strict):
     # sending), then stops accepting connections and gives requests in flight shutdown_grace_s to finish.
     drain_delay_s: float = Field(0.0, ge=0)
     cors_origins: list[str] = []  # browser origins allowed to call the API ("*": any); none: no CORS headers
+    # What one client may hold (gateway/serving.py; read at start, a reload does not change them): a request's
+    # line and headers must arrive within header_timeout_s of its first byte (a silent new connection is closed
+    # then), its body within body_timeout_s of the headers; idle kept-alive connections close after
+    # keepalive_timeout_s; larger headers get 431, connections beyond max_connections (per worker) get 503.
+    header_timeout_s: float = Field(10.0, gt=0)
+    body_timeout_s: float = Field(60.0, gt=0)
+    keepalive_timeout_s: float = Field(5.0, gt=0)
+    max_header_bytes: int = Field(32768, ge=1024)
+    max_connections: int = Field(4096, gt=0)
+    backlog: int = Field(2048, gt=0)  # connections the kernel queues before the gateway accepts them
 
 
 class TelemetryConfig(_Strict):
@@ -169,13 +179,22 @@ class ProviderConfig(_Strict):
     max_connections: int = Field(100, gt=0)
     max_keepalive_connections: int = Field(100, ge=0)
     keepalive_s: float = Field(30.0, ge=0)
+    # an answer (or a whole stream) larger than this, decoded, is a 502: no upstream can fill the gateway's memory
+    max_response_bytes: int = Field(64 * 1024 * 1024, gt=0)
     stream_usage: bool = True  # ask for usage in streams (stream_options.include_usage)
     prefill: bool = False  # continues a trailing assistant message (used to resume a cut stream)
     prefill_style: PrefillStyle = "plain"  # how that message is marked (gateway/presets.py)
+    # upstream model glob -> whether it takes a prefill, first match first; else the type's table (anthropic:
+    # Claude 4.6 and later refuse it). Only consulted where `prefill` is on.
+    prefill_models: dict[str, bool] = {}
     preset: Preset | None = None  # type "openai": a known server's base_url and quirks (gateway/presets.py)
-    api_version: str | None = None  # azure: "2024-10-21" (default) for deployment URLs, or "v1" for /openai/v1
+    api_version: str | None = None  # azure: "v1" (default) for /openai/v1, or a dated version for deployment URLs
     # what the server offers (default: all); asking it for another is a 400 naming the provider, never sent
     operations: list[Literal["chat", "text_completion", "embeddings"]] | None = None
+    # POST /v1/responses: "translate" (to chat; any server) or "native" (type openai only: the request goes to the
+    # server's own /v1/responses as sent, model rewritten, so built-in tools work; every target of the route
+    # must be native, README.md "Responses API")
+    responses: Literal["translate", "native"] = "translate"
     # anthropic provider only
     anthropic_version: str = "2023-06-01"
     max_tokens_default: int = Field(4096, gt=0)  # sent when the client gives no max_tokens (Anthropic needs one)
@@ -185,7 +204,8 @@ class ProviderConfig(_Strict):
 
     @classmethod
     def _prepare(cls, data: dict[str, Any]) -> dict[str, Any]:
-        # Anthropic continues a trailing assistant message natively, so resuming a cut stream there is safe.
+        # Anthropic continues a trailing assistant message natively, so resuming a cut stream there is safe
+        # for the models that take one (the provider's table decides per model: Claude 4.6 and later do not).
         if data.get("type") == "anthropic" and "prefill" not in data:
             data = {**data, "prefill": True}
         return apply_preset(data)
@@ -197,8 +217,19 @@ class ProviderConfig(_Strict):
         if data.get("preset") in get_args(Preset) and kind not in (None, "openai"):
             found.append(_problem("preset", f'preset "{data["preset"]}" is for providers of type "openai", '
                                             f'not "{kind}"', data))
+        if data.get("responses") == "native" and kind not in (None, "openai"):
+            found.append(_problem("responses", f'responses = "native" is for providers of type "openai" (a server '
+                                               f'with /v1/responses), not "{kind}"', data))
         if data.get("api_version") is not None and kind not in (None, "azure"):
             found.append(_problem("api_version", f'api_version is for providers of type "azure", not "{kind}"', data))
+        elif isinstance(data.get("api_version"), str) and not re.match(r"^(v1|\d{4}-\d{2}-\d{2}(-preview)?)$",
+                                                                       data["api_version"]):
+            found.append(_problem("api_version", f'must be "v1" or a dated version such as "2025-04-01-preview", '
+                                                 f'got "{data["api_version"]}"', data))
+        if isinstance(data.get("anthropic_version"), str) and not re.match(r"^\d{4}-\d{2}-\d{2}$",
+                                                                           data["anthropic_version"]):
+            found.append(_problem("anthropic_version", f'must be a dated version such as "2023-06-01", '
+                                                       f'got "{data["anthropic_version"]}"', data))
         url = data.get("base_url")
         if isinstance(url, str) and url and not re.match(r"^https?://[^/\s]+", url):
             found.append(_problem("base_url", f'must start with http:// or https://, got "{url}"', data))
@@ -243,13 +274,17 @@ class RetryConfig(_Strict):
     backoff_max_s: float = Field(5.0, ge=0)
     retry_after_max_s: float = Field(5.0, ge=0)  # honour Retry-After up to this; longer ones skip the target
     ttft_timeout_s: float | None = Field(None, gt=0)  # streams: first content by then, or try the next target
+    # ttft_timeout_s unset: the limit is ttft_auto_factor x the target's own time to first token (its latency
+    # average), at least ttft_auto_min_s, when the request has another target to go to (README: failover)
+    ttft_auto_min_s: float = Field(10.0, gt=0)
+    ttft_auto_factor: float = Field(5.0, ge=1)
     stream_idle_timeout_s: float = Field(60.0, gt=0)  # streams: longest silence mid-answer before recovery
 
 
 class RoutingConfig(RetryConfig):
     failure_threshold: int = Field(3, ge=1)  # consecutive failures that cool a target down
     cooldown_s: float = Field(10.0, gt=0)  # first cooldown; doubles while probes keep failing
-    cooldown_max_s: float = Field(300.0, gt=0)
+    cooldown_max_s: float = Field(20.0, gt=0)  # the doubling stops here: a recovered target is probed by then
     latency_decay: float = Field(0.3, gt=0, le=1)  # EWMA weight of the newest latency sample
     latency_half_life_s: float = Field(30.0, gt=0)  # latency averages fade by half in this time (routing/health.py)
     explore: float = Field(0.05, ge=0, le=1)  # latency strategy: share of requests sent to a random target
@@ -269,6 +304,8 @@ class RouteConfig(_Strict):
     backoff_max_s: float | None = Field(None, ge=0)
     retry_after_max_s: float | None = Field(None, ge=0)
     ttft_timeout_s: float | None = Field(None, gt=0)
+    ttft_auto_min_s: float | None = Field(None, gt=0)
+    ttft_auto_factor: float | None = Field(None, ge=1)
     stream_idle_timeout_s: float | None = Field(None, gt=0)
     cache: bool = True  # false: this route's answers are never cached
     cache_ttl_s: float | None = Field(None, gt=0)  # this route's entries live this long instead of [cache] ttl_s
@@ -330,16 +367,49 @@ class ResponsesConfig(_Strict):
     redis_url: str | None = Field(None, pattern=r"^(redis|rediss|unix)://")  # default: [state]'s, [limits]', [cache]'s
     key_prefix: str = "llm-gateway:responses:"
     ttl_s: float = Field(30 * 86400.0, gt=0)  # how long a stored response can be continued or retrieved (30 days)
-    max_entries: int = Field(10000, gt=0)  # memory: the oldest go first past this
+    max_entries: int = Field(10000, gt=0)  # memory: the oldest go first past this many ...
+    max_bytes: int = Field(64 * 1024 * 1024, gt=0)  # ... or this much (a record holds its whole conversation)
     redis_timeout_s: float = Field(0.5, gt=0)
 
 
 class StateConfig(_Strict):
     """[state]: where what replicas must share lives. One `redis_url` makes the cache (when there is one),
     rate limits, budgets and stored responses use that Redis unless their own section says otherwise, so
-    every replica shares them; without it everything stays in each process (README.md, "Replicas")."""
+    every replica shares them; without it everything stays in each process (README.md, "Replicas";
+    deploy/README.md, "What replicas share")."""
 
     redis_url: str | None = Field(None, pattern=r"^(redis|rediss|unix)://")
+
+
+class UiConfig(_Strict):
+    """[ui]: the live page at `GET /ui` (gateway/ui/). Its figures live in fixed-size in-memory buffers sized
+    here, made once at start (a reload does not resize them): up to (window_s / bucket_s) x (max_series + 1)
+    chart rows of about 1 KB, plus `recent_requests` requests of about 1 KB (README.md, "The live page")."""
+
+    enabled: bool = True
+    recent_requests: int = Field(300, ge=1, le=10000)  # the requests table (each with its attempt timeline)
+    window_s: int = Field(900, ge=60, le=86400)  # how far back the charts go
+    bucket_s: int = Field(5, ge=1, le=3600)  # one chart point per this many seconds
+    max_series: int = Field(32, ge=1, le=1000)  # routes and targets charted apart; beyond that only in the totals
+    poll_s: float = Field(2.0, ge=0.5, le=60)  # how often the page asks for news
+    trace_url: str | None = Field(None, pattern=r"^https?://")  # "http://jaeger:16686/trace/{trace_id}": a link
+
+    @classmethod
+    def _table_problems(cls, data: dict[str, Any]) -> list[InitErrorDetails]:
+        window, bucket, series = data.get("window_s", 900), data.get("bucket_s", 5), data.get("max_series", 32)
+        found = []
+        if all(type(v) is int and v > 0 for v in (window, bucket, series)):
+            if window % bucket:
+                found.append(_problem("bucket_s", f"window_s ({window}) must be a multiple of bucket_s ({bucket})",
+                                      data))
+            elif window // bucket * series > 20000:
+                found.append(_problem(None, f"window_s / bucket_s x max_series is {window // bucket * series} chart "
+                                            "rows, over 20000 (about 1 KB each): raise bucket_s or lower window_s "
+                                            "or max_series", data))
+        url = data.get("trace_url")
+        if isinstance(url, str) and "{trace_id}" not in url:
+            found.append(_problem("trace_url", f'must contain {{trace_id}}, got "{url}"', data))
+        return found
 
 
 class GatewayConfig(_Strict):
@@ -354,6 +424,7 @@ class GatewayConfig(_Strict):
     limits: LimitsConfig = LimitsConfig()
     admin: AdminConfig = AdminConfig()
     keys: list[KeyConfig] = []
+    ui: UiConfig = UiConfig()
     source: str = Field("", exclude=True, description="where it was loaded from; set by the loader")
 
     @classmethod
@@ -375,6 +446,11 @@ class GatewayConfig(_Strict):
                 table.setdefault("redis_url", url)
             data[section] = table
         return data
+
+    def native_routes(self) -> frozenset[str]:
+        """The routes that answer /v1/responses natively: every target's provider has `responses = "native"`."""
+        native = {p.name for p in self.providers if p.responses == "native"}
+        return frozenset(r.model for r in self.routes if all(t.provider in native for t in r.targets))
 
     def response_store(self) -> tuple[str, str]:
         """Where stored responses live: ("redis", url) when anything shares state through Redis, else memory."""
@@ -670,7 +746,34 @@ def _cross_references(raw: dict[str, Any], warnings: list[str]) -> list[str]:
                 elif name not in route_names:
                     hint = _suggest(name, route_names)
                     problems.append(f'routes[{i}].{section}[{j}]: no route with model "{name}"{hint}')
+    problems += _native_problems(raw)
     problems += _key_problems(_tables(raw.get("keys")), route_names, warnings)
+    return problems
+
+
+def _native_problems(raw: dict[str, Any]) -> list[str]:
+    """A route answers /v1/responses natively when every target's provider has `responses = "native"`: a route
+    that mixes native and translated targets, or a native route falling back to a translated one, could answer
+    one request in two different ways, so both are refused."""
+    native = {p.get("name"): p.get("responses") == "native" for p in _tables(raw.get("providers"))}
+    routes = {r.get("model"): r for r in _tables(raw.get("routes"))}
+
+    def kinds(route: dict[str, Any]) -> set[bool]:
+        return {native[t.get("provider")] for t in _tables(route.get("targets")) if t.get("provider") in native}
+
+    problems: list[str] = []
+    for i, route in enumerate(_tables(raw.get("routes"))):
+        if kinds(route) == {True, False}:
+            problems.append(f'routes[{i}].targets: route "{route.get("model")}" mixes providers with responses = '
+                            '"native" and without; put them in separate routes')
+        elif kinds(route) == {True}:
+            for section in ("fallbacks", "context_window_fallbacks"):
+                names = route.get(section)
+                for j, name in enumerate(names if isinstance(names, list) else []):
+                    other = routes.get(name)
+                    if isinstance(other, dict) and False in kinds(other):
+                        problems.append(f'routes[{i}].{section}[{j}]: route "{route.get("model")}" answers '
+                                        f'/v1/responses natively and cannot fall back to "{name}", which translates')
     return problems
 
 

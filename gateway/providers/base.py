@@ -16,8 +16,10 @@ Adding a provider: one module with a `HttpProvider` subclass, one entry in `regi
 from __future__ import annotations
 
 import email.utils
+import fnmatch
 import importlib
 import json
+import logging
 import time
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
@@ -27,12 +29,16 @@ import httpx
 import orjson
 
 from gateway.config import ProviderConfig
-from gateway.errors import UpstreamError, UpstreamProtocolError, UpstreamStatusError
+from gateway.errors import UnsupportedFeatureError, UpstreamError, UpstreamProtocolError, UpstreamStatusError
 from gateway.providers.registry import REGISTRY
 from gateway.sse import SSEDecoder, SSEEvent
-from gateway.upstream import Upstream, classify
+from gateway.upstream import Upstream, classify, iter_body, read_body
 
-Operation = Literal["chat", "text_completion", "embeddings"]
+log = logging.getLogger("gateway.providers")
+
+# "responses": the Responses API sent as it is, to a provider with `responses = "native"` (others translate it
+# to "chat" first: gateway/entrances/responses.py)
+Operation = Literal["chat", "text_completion", "embeddings", "responses"]
 
 
 @dataclass(slots=True)
@@ -54,6 +60,9 @@ class Facts:
     input_tokens: int | None = None
     output_tokens: int | None = None
     cached_input_tokens: int | None = None  # of input_tokens, served from the provider's prompt cache
+    cache_creation_input_tokens: int | None = None  # of input_tokens, written to it (Anthropic)
+    reasoning_output_tokens: int | None = None  # of output_tokens, spent reasoning
+    chunks: int = 0  # streams: chunks passed on (telemetry's time per output chunk)
     content_started: bool = False
     malformed_events: int = 0
     # Streams: what has been said so far (choice 0), so a cut answer can be resumed elsewhere.
@@ -68,6 +77,11 @@ class Facts:
             details = usage.get("prompt_tokens_details")
             if isinstance(details, dict):
                 self.cached_input_tokens = _int(details.get("cached_tokens"), self.cached_input_tokens)
+                self.cache_creation_input_tokens = _int(details.get("cache_creation_tokens"),
+                                                        self.cache_creation_input_tokens)
+            details = usage.get("completion_tokens_details")
+            if isinstance(details, dict):
+                self.reasoning_output_tokens = _int(details.get("reasoning_tokens"), self.reasoning_output_tokens)
 
 
 @dataclass(slots=True)
@@ -120,6 +134,10 @@ class Provider(Protocol):
 
     async def aclose(self) -> None: ...
 
+    def accepts_prefill(self, model: str) -> bool:
+        """Whether `model` here continues a trailing assistant message (resuming a cut stream that way)."""
+        ...
+
 
 class HttpProvider:
     """Shared I/O for providers that speak HTTP: send, time out, read JSON or SSE, classify failures.
@@ -152,20 +170,35 @@ class HttpProvider:
     def from_error(self, status: int, headers: httpx.Headers, body: bytes) -> UpstreamError:
         raise NotImplementedError
 
+    # -- what a model accepts -----------------------------------------------------------------------
+
+    def accepts_prefill(self, model: str) -> bool:
+        """The config's `prefill_models` (glob -> bool, first match) decides, else the type's own table."""
+        for pattern, accepted in self.config.prefill_models.items():
+            if fnmatch.fnmatchcase(model, pattern):
+                return accepted
+        return self.model_accepts_prefill(model)
+
+    def model_accepts_prefill(self, model: str) -> bool:
+        return True  # whether the provider takes prefill at all is its `prefill` key; a type may know better
+
     # -- I/O ----------------------------------------------------------------------------------------
 
     async def complete(self, call: Call, model: str, headers: dict[str, str] | None = None) -> Reply:
         try:
             response = await self._send(call, model, headers, None)
             try:
-                body = await response.aread()
+                body = await read_body(response, self.config.max_response_bytes, self.name)
             finally:
                 await response.aclose()
         except httpx.HTTPError as exc:
             raise classify(exc, self.name) from exc
         if response.status_code >= 400:
             raise self.from_error(response.status_code, response.headers, body)
-        return self.from_response(call, body)
+        try:
+            return self.from_response(call, body)
+        except UNREADABLE as exc:
+            raise unreadable(self.name, exc) from None
 
     async def open_stream(
         self, call: Call, model: str, headers: dict[str, str] | None = None, idle_s: float | None = None
@@ -175,18 +208,26 @@ class HttpProvider:
             response = await self._send(call, model, headers, idle_s)
             if response.status_code >= 400:
                 try:
-                    body = await response.aread()
+                    body = await read_body(response, self.config.max_response_bytes, self.name)
                 finally:
                     await response.aclose()
                 raise self.from_error(response.status_code, response.headers, body)
         except httpx.HTTPError as exc:
             raise classify(exc, self.name) from exc
-        return UpstreamStream(self.name, response, self.stream_translator(call))
+        try:
+            translator = self.stream_translator(call)
+        except UNREADABLE as exc:
+            await response.aclose()
+            raise untranslatable(self.name, exc) from None
+        return UpstreamStream(self.name, response, translator, self.config.max_response_bytes)
 
     async def _send(
         self, call: Call, model: str, headers: dict[str, str] | None, idle_s: float | None
     ) -> httpx.Response:
-        request = self.to_request(call, model)
+        try:
+            request = self.to_request(call, model)
+        except UNREADABLE as exc:
+            raise untranslatable(self.name, exc) from None
         all_headers = {**request.headers, **headers} if headers else request.headers
         # A stream's idle limit is the transport's read timeout: no timer per chunk on our side.
         return await self.upstream.send(request.method, request.url, all_headers, request.content, idle_s)
@@ -205,8 +246,10 @@ class UpstreamStream:
     said the answer was complete, so the caller never mistakes a cut answer for a whole one.
     """
 
-    def __init__(self, provider: str, response: httpx.Response, translator: StreamTranslator) -> None:
+    def __init__(self, provider: str, response: httpx.Response, translator: StreamTranslator,
+                 max_bytes: int = 64 * 1024 * 1024) -> None:
         self.provider = provider
+        self.max_bytes = max_bytes  # the provider's max_response_bytes: the whole stream, decoded
         self.response = response
         self.translator = translator
         self.facts = translator.facts
@@ -217,9 +260,10 @@ class UpstreamStream:
         feed = self.translator.feed
         translator = self.translator
         try:
-            async for raw in self.response.aiter_bytes():
+            async for raw in iter_body(self.response, self.max_bytes, self.provider):
                 batch, error = _translate(decoder.feed(raw), feed)
                 if batch:
+                    self.facts.chunks += len(batch)
                     if self.first_chunk_at is None:
                         self.first_chunk_at = time.monotonic()
                     yield batch
@@ -255,7 +299,26 @@ def _translate(
             batch += feed(event)
         except UpstreamError as exc:
             return batch, exc
+        except UNREADABLE as exc:
+            return batch, unreadable(getattr(getattr(feed, "__self__", None), "provider", "upstream"), exc)
     return batch, None
+
+
+# What a translator raises on a shape it does not expect (a list where it reads an object, say). Translators
+# check what matters; this is the net under them, so that such an answer is a 502 the route can fail over
+# from, and such a request a 400 naming the provider, never a 500.
+UNREADABLE = (AttributeError, TypeError, KeyError, IndexError, ValueError)
+
+
+def unreadable(provider: str, exc: Exception) -> UpstreamProtocolError:
+    log.warning("provider %s: an answer the gateway could not read (%s: %.200s)", provider, type(exc).__name__, exc)
+    return UpstreamProtocolError(f"provider {provider} answered in a shape the gateway could not read "
+                                 f"({type(exc).__name__})", provider=provider)
+
+
+def untranslatable(provider: str, exc: Exception) -> UnsupportedFeatureError:
+    return UnsupportedFeatureError(f"The request could not be translated for provider {provider}: a field has an "
+                                   f"unexpected shape ({type(exc).__name__}: {str(exc)[:200]})")
 
 
 # -- helpers shared by translators ------------------------------------------------------------------

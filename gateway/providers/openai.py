@@ -2,10 +2,17 @@
 
 The wire format is already ours, so translation is nearly the identity: the body goes out with only
 `model` replaced, and answers come back byte for byte; they are parsed only to read their facts.
+
+Two exceptions. A preset's server may spell a parameter its own way or refuse one it does without
+(`presets.RENAMED`, `presets.DROPPED`: Mistral wants `max_tokens`, not `max_completion_tokens`). And
+`top_k`, which is not an OpenAI parameter (the `/v1/messages` entrance passes Anthropic's on), is left
+out for servers that would refuse it: every server but the presets in `presets.TOP_K` (vLLM, Together,
+Fireworks, OpenRouter).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -14,6 +21,7 @@ import orjson
 
 from gateway.config import ProviderConfig
 from gateway.errors import UnsupportedFeatureError, UpstreamError, UpstreamProtocolError, UpstreamStreamError
+from gateway.presets import DROPPED, RENAMED, TOP_K
 from gateway.providers.base import (
     Call,
     Facts,
@@ -26,9 +34,12 @@ from gateway.providers.base import (
 from gateway.sse import SSEEvent
 from gateway.upstream import USER_AGENT, Upstream
 
-PATHS = {"chat": "/chat/completions", "text_completion": "/completions", "embeddings": "/embeddings"}
+PATHS = {"chat": "/chat/completions", "text_completion": "/completions", "embeddings": "/embeddings",
+         "responses": "/responses"}
 OPERATION_NAMES = {"chat": "chat completions", "text_completion": "legacy completions (/v1/completions)",
-                   "embeddings": "embeddings"}
+                   "embeddings": "embeddings", "responses": "the Responses API"}
+# A native Responses answer's status as a chat finish reason, for routing, telemetry and accounting.
+FINISHED = {"completed": "stop", "incomplete": "length", "failed": "error", "cancelled": "error"}
 MAX_MALFORMED = 3  # unparsable events skipped in one stream before it counts as broken
 
 
@@ -52,11 +63,16 @@ class OpenAIProvider(HttpProvider):
     # -- request ------------------------------------------------------------------------------------
 
     def to_request(self, call: Call, model: str) -> UpstreamRequest:
+        if call.operation == "responses":
+            return UpstreamRequest("POST", self.root + PATHS["responses"], self.headers,
+                                   orjson.dumps({**call.body, "model": model}))
         if self.config.operations is not None and call.operation not in self.config.operations:
             raise UnsupportedFeatureError(
                 f"provider {self.name} does not support {OPERATION_NAMES[call.operation]}", param="model"
             )
         body = {**call.body, "model": model}
+        if call.operation == "chat":
+            self._adapt(body)
         if call.stream and self.config.stream_usage and not wants_usage(call.body):
             # Ask for usage so every stream is accounted for; OpenAIStream removes that chunk again.
             options = call.body.get("stream_options")
@@ -66,10 +82,28 @@ class OpenAIProvider(HttpProvider):
         content = orjson.dumps(body)
         return UpstreamRequest("POST", self.root + PATHS[call.operation], self.headers, content)
 
+    def _adapt(self, body: dict[str, Any]) -> None:
+        """The server's own spelling of a parameter, and no `top_k` where it would be refused (see above)."""
+        preset = self.config.preset
+        if "top_k" in body and preset not in TOP_K:
+            del body["top_k"]
+        for name in DROPPED.get(preset or "", ()):
+            body.pop(name, None)
+        for ours, theirs in RENAMED.get(preset or "", {}).items():
+            if ours in body:
+                value = body.pop(ours)
+                if value is not None or theirs not in body:
+                    body[theirs] = value
+
     # -- response -----------------------------------------------------------------------------------
 
     def from_response(self, call: Call, body: bytes) -> Reply:
         data = parse_json_object(body, self.name)
+        if call.operation == "responses":
+            return Reply(body, responses_facts(data))
+        if not well_formed(data, "message"):
+            raise UpstreamProtocolError(f"provider {self.name} answered with a completion of an unknown shape",
+                                        provider=self.name)
         facts = Facts(response_id=_str(data.get("id")), response_model=_str(data.get("model")))
         for choice in data.get("choices") or ():
             if isinstance(choice, dict) and isinstance(choice.get("finish_reason"), str):
@@ -79,7 +113,9 @@ class OpenAIProvider(HttpProvider):
 
     # -- stream -------------------------------------------------------------------------------------
 
-    def stream_translator(self, call: Call) -> OpenAIStream:
+    def stream_translator(self, call: Call) -> OpenAIStream | ResponsesStream:
+        if call.operation == "responses":
+            return ResponsesStream(self.name)
         return OpenAIStream(self.name, strip_usage=self.config.stream_usage and not wants_usage(call.body))
 
     # -- error --------------------------------------------------------------------------------------
@@ -107,7 +143,7 @@ class OpenAIStream:
             chunk = orjson.loads(event.data)
         except ValueError:
             chunk = None
-        if not isinstance(chunk, dict):
+        if not isinstance(chunk, dict) or not well_formed(chunk, "delta"):
             # One garbled event is not worth losing the answer for: skip it and count it.
             self.facts.malformed_events += 1
             if self.facts.malformed_events > MAX_MALFORMED:
@@ -116,9 +152,11 @@ class OpenAIStream:
         if "error" in chunk:
             raise UpstreamStreamError.from_event(chunk["error"], self.provider)
         facts = self.facts
-        if facts.response_id is None:
-            facts.response_id = _str(chunk.get("id"))
-            facts.response_model = _str(chunk.get("model"))
+        # From the first chunk that has them: Azure's first chunk (prompt filter results) has "" for both.
+        if not facts.response_id:
+            facts.response_id = _str(chunk.get("id")) or None
+        if not facts.response_model:
+            facts.response_model = _str(chunk.get("model")) or None
         for choice in chunk.get("choices") or ():
             _read_choice(choice, facts)
         if chunk.get("usage"):
@@ -126,6 +164,111 @@ class OpenAIStream:
             if self.strip_usage and not chunk.get("choices"):
                 return []  # the usage-only chunk the gateway asked for, not the client
         return [event.data]
+
+
+class ResponsesStream:
+    """A native Responses event stream, passed through as `data:` lines (the openai SDK reads the type from
+    each payload), reading the facts on the way: ids, the answer's status and usage. An `error` event is an
+    upstream error (before any output it fails over); the stream is whole once the response completed,
+    ended incomplete or failed."""
+
+    __slots__ = ("provider", "facts", "finished")
+
+    def __init__(self, provider: str) -> None:
+        self.provider = provider
+        self.facts = Facts()
+        self.finished = False
+
+    def feed(self, event: SSEEvent) -> list[bytes]:
+        if event.data == b"[DONE]":
+            return []
+        try:
+            data = orjson.loads(event.data)
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            self.facts.malformed_events += 1
+            if self.facts.malformed_events > MAX_MALFORMED:
+                raise UpstreamProtocolError(f"provider {self.provider} sent unreadable events", provider=self.provider)
+            return []
+        kind = data.get("type")
+        if kind == "error" or "error" in data and not isinstance(kind, str):
+            raise UpstreamStreamError.from_event(data.get("error") or data, self.provider)
+        if kind in ("response.output_text.delta", "response.refusal.delta"):
+            self.facts.content_started = True
+        elif isinstance(kind, str) and kind.startswith("response.") and kind.endswith(".delta"):
+            self.facts.content_started = self.facts.tool_calls = True  # arguments, reasoning: nothing to resume
+        elif kind in ("response.created", "response.completed", "response.incomplete", "response.failed"):
+            response = data.get("response")
+            if isinstance(response, dict):
+                facts = responses_facts(response)
+                self.facts.response_id = self.facts.response_id or facts.response_id
+                self.facts.response_model = self.facts.response_model or facts.response_model
+                if kind != "response.created":
+                    self.facts.finish_reasons = facts.finish_reasons
+                    self.facts.input_tokens, self.facts.output_tokens = facts.input_tokens, facts.output_tokens
+                    self.facts.cached_input_tokens = facts.cached_input_tokens
+                    self.finished = True
+        return [event.data]
+
+
+def responses_facts(response: dict[str, Any]) -> Facts:
+    """A Responses API `response` object's facts: id, model, status as a finish reason, usage."""
+    facts = Facts(response_id=_str(response.get("id")), response_model=_str(response.get("model")))
+    status = response.get("status")
+    if status in FINISHED:
+        calls = any(isinstance(i, dict) and i.get("type") == "function_call" for i in response.get("output") or ())
+        facts.finish_reasons.append("tool_calls" if calls and status == "completed" else FINISHED[status])
+    usage = response.get("usage")
+    if isinstance(usage, dict):
+        facts.read_usage({"prompt_tokens": usage.get("input_tokens"), "completion_tokens": usage.get("output_tokens"),
+                          "prompt_tokens_details": usage.get("input_tokens_details"),
+                          "completion_tokens_details": usage.get("output_tokens_details")})
+    return facts
+
+
+def well_formed(data: dict[str, Any], key: str) -> bool:
+    """The shape that everything reading an answer relies on (the entrances, the cache, stream recovery):
+    `choices` a list of objects, each one's `message` (`delta` in a stream) an object with string content and
+    a list of tool-call objects, fields of the types the API gives them, and `usage` an object of token counts.
+    An OpenAI-compatible server's answer goes on as it was sent, so a hostile or broken one is refused here,
+    once, rather than crash a reader later."""
+    choices = data.get("choices")
+    if choices is not None and not isinstance(choices, list):
+        return False
+    for choice in choices or ():
+        if not _typed(choice, CHOICE):
+            return False
+        message = choice.get(key)
+        if message is not None and not (_typed(message, MESSAGE) and all(
+                _typed(call, TOOL_CALL) and (call.get("function") is None or _typed(call["function"], FUNCTION))
+                for call in message.get("tool_calls") or ())):
+            return False
+    usage = data.get("usage")
+    return usage is None or isinstance(usage, dict) and _counts(usage)
+
+
+CHOICE = {"index": int, "finish_reason": str}
+MESSAGE = {"role": str, "content": str, "refusal": str, "tool_calls": list}
+TOOL_CALL = {"index": int, "id": str, "type": str, "function": dict}
+FUNCTION = {"name": str, "arguments": str}
+
+
+def _typed(value: Any, fields: Mapping[str, type]) -> bool:
+    """An object whose fields, where present and not null, have these types."""
+    return isinstance(value, dict) and all(
+        value.get(name) is None or isinstance(value[name], kind) and not isinstance(value[name], bool)
+        for name, kind in fields.items())
+
+
+def _counts(usage: dict[str, Any]) -> bool:
+    """Token counts are integers, and `..._details` objects of them; other keys (a cost, say) are free."""
+    for name, value in usage.items():
+        if name.endswith("_tokens") and value is not None and not isinstance(value, int):
+            return False
+        if name.endswith("_details") and value is not None and not (isinstance(value, dict) and _counts(value)):
+            return False
+    return True
 
 
 def mark_prefill(body: dict[str, Any], style: str) -> None:
