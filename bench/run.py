@@ -305,8 +305,8 @@ class Bench:
             headers = targets.limit_headers(url, self.bodies[mode])
             if isinstance(headers, str) or headers.get("x-ratelimit-limit-requests") != str(targets.KEY_RPM):
                 problem = f"no x-ratelimit-limit-requests: {targets.KEY_RPM} on a keyed answer: {headers}"
-        if not problem and result.name.startswith("gateway"):  # the live page: on in its own row only
-            problem = targets.ui_check(url.rsplit("/v1/", 1)[0], on=result.name == "gateway-ui")
+        if not problem and result.name.startswith("gateway"):  # the live page: on (the default) but in one row
+            problem = targets.ui_check(url.rsplit("/v1/", 1)[0], on=result.name != "gateway-no-ui")
         result.sent += 2 if result.name.startswith("gateway-cache-") or result.name in KEYED_ROWS else 1
         if problem:
             result.check_failures[mode] = problem

@@ -146,7 +146,7 @@ def gateway_target(
         redis_url = ""  # the [cache] stays off
     config = workdir / f"{name}.toml"
     text = gateway_config(port, json_base, stream_base, telemetry, cache, redis_url, limits)
-    if name != "gateway-ui":  # the live page (on by default) is measured by its own row, against this one
+    if name == "gateway-no-ui":  # every other row runs the default, live page on; this one measures its cost
         text += "\n[ui]\nenabled = false\n"
     config.write_text(text)
     argv = [*pin_prefix(core), python, "-m", "gateway", "serve", "--config", str(config), "--port", str(port)]
@@ -154,8 +154,9 @@ def gateway_target(
 
 
 def ui_check(base: str, on: bool, timeout_s: float = 10.0) -> str | None:
-    """None when the live page is as the row wants it: on and recording (`gateway-ui`: GET /admin/ui/summary, no
-    admin key configured, so loopback may call it), or off (every other row). Else what is wrong."""
+    """None when the live page is as the row wants it: on and recording (every row but `gateway-no-ui`: GET
+    /admin/ui/summary, no admin key configured, so loopback may call it), or off (`gateway-no-ui`). Else what
+    is wrong."""
     try:
         with urllib.request.urlopen(f"{base}/admin/ui/summary", timeout=timeout_s) as response:
             recorded = json.loads(response.read()).get("recorded", 0)
