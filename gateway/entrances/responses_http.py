@@ -10,17 +10,20 @@ that made it: another key gets 404, as for an id that does not exist.
 
 A route whose providers all have `responses = "native"` gets the request as sent instead (model rewritten:
 built-in tools, `background`, `conversation` work there) and its answer as the provider gave it; the provider
-keeps those responses and conversations itself, so `previous_response_id` goes on to it and the gateway stores
-nothing.
+keeps those responses and conversations itself, so `previous_response_id` goes on to it; the gateway notes
+only the owner and the provider of each, and forwards retrieve, delete and input items there for its owner.
 """
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import time
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import quote
 
+import httpx
 import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -30,19 +33,21 @@ from gateway.endpoints import Answer, AsIs, Endpoints, Gateway, error_response
 from gateway.entrances.responses import input_messages, output_messages, to_chat, to_response, to_response_events
 from gateway.errors import GatewayError, InvalidRequestError, ResponseNotFoundError
 from gateway.eventstream import EventStreamResponse
+from gateway.providers.openai import OpenAIProvider
 from gateway.state import StateUnavailableError
+from gateway.upstream import classify, read_body
 
 
 class ResponsesEntrance:
     def __init__(self, endpoints: Endpoints) -> None:
         self.endpoints = endpoints
-        self._native: tuple[GatewayConfig | None, frozenset[str]] = (None, frozenset())
+        self._native_routes: tuple[GatewayConfig | None, frozenset[str]] = (None, frozenset())
 
     def native_routes(self, config: GatewayConfig) -> frozenset[str]:
         """The routes whose providers answer /v1/responses themselves (`responses = "native"`), per config."""
-        if self._native[0] is not config:
-            self._native = (config, config.native_routes())
-        return self._native[1]
+        if self._native_routes[0] is not config:
+            self._native_routes = (config, config.native_routes())
+        return self._native_routes[1]
 
     async def create(self, request: Request) -> Answer:
         gateway = self.endpoints.current()
@@ -66,13 +71,20 @@ class ResponsesEntrance:
                 if record is None:
                     raise ResponseNotFoundError(f"Previous response with id '{previous}' not found.",
                                                 param="previous_response_id")
+                if "native" in record:
+                    raise InvalidRequestError(
+                        f"Previous response '{previous}' was made by provider {record['native']} itself "
+                        "(responses = \"native\"), which keeps its conversation: continue it on a route that "
+                        "provider serves natively.", param="previous_response_id")
                 history = record["messages"]
             asked.update(body=body, history=history)
             return to_chat(body, history)
 
         answer = await self.endpoints.chat_from(request, translate)
+        if asked.get("native") and answer.status_code == 200:
+            return await self._native(gateway, answer, owner)
         body = asked.get("body")
-        if asked.get("native") or body is None or answer.status_code != 200:
+        if body is None or answer.status_code != 200:
             return answer  # refused before the call, or failed: OpenAI's error shape already
         store = body.get("store", True) is not False
         if isinstance(answer, EventStreamResponse):
@@ -99,16 +111,47 @@ class ResponsesEntrance:
         async for event in to_response_events(answer.chunks, body, response_id, created, keep if store else None):
             yield event
 
+    async def _native(self, gateway: Gateway, answer: Answer, owner: str) -> Answer:
+        """A provider's own answer, as it gave it; the gateway notes whose it is and which provider keeps it
+        (`{"native": provider}`), so that retrieve, delete and input items go there for its owner only."""
+        provider = dict(answer.raw_headers).get(b"x-gateway-provider", b"").decode()
+        if not isinstance(answer, EventStreamResponse):
+            response_id = _id_of(bytes(answer.body))
+            if response_id:
+                await _note(gateway, owner, response_id, provider)
+            return answer
+
+        async def noted(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+            first = True
+            async for chunk in chunks:
+                if first:  # response.created comes first and carries the id
+                    first = False
+                    head = chunk.split(b"\n\n", 1)[0].removeprefix(b"data: ")
+                    response_id = _id_of(head, "response")
+                    if response_id:
+                        await _note(gateway, owner, response_id, provider)
+                yield chunk
+
+        answer.chunks = noted(answer.chunks)
+        return answer
+
     async def retrieve(self, request: Request) -> Response:
         gateway = self.endpoints.current()
         found = await self._find(request, gateway)
-        return found if isinstance(found, Response) else JSONResponse(found["response"])
+        if isinstance(found, Response):
+            return found
+        if "native" in found:
+            return await _forward(gateway, found["native"], "GET", request.path_params["response_id"])
+        return JSONResponse(found["response"])
 
     async def input_items(self, request: Request) -> Response:
         gateway = self.endpoints.current()
         found = await self._find(request, gateway)
         if isinstance(found, Response):
             return found
+        if "native" in found:
+            return await _forward(gateway, found["native"], "GET", request.path_params["response_id"]
+                                  + "/input_items", request.url.query)
         items = list(found["input_items"])
         if request.query_params.get("order", "desc") != "asc":
             items.reverse()
@@ -123,12 +166,21 @@ class ResponsesEntrance:
     async def delete(self, request: Request) -> Response:
         gateway = self.endpoints.current()
         response_id = request.path_params["response_id"]
+        found = await self._find(request, gateway)
+        if isinstance(found, Response):
+            return found
+        if "native" in found:  # deleted at the provider first; the gateway's note only once that worked
+            forwarded = await _forward(gateway, found["native"], "DELETE", response_id)
+            if forwarded.status_code >= 400:
+                return forwarded
         try:
             deleted = await gateway.responses.delete(_owner(request), response_id)
         except StateUnavailableError:
             return error_response(_unavailable(), gateway.secrets)
         if not deleted:
             return error_response(_not_found(response_id), gateway.secrets)
+        if "native" in found:
+            return forwarded
         return JSONResponse({"id": response_id, "object": "response", "deleted": True})
 
     async def _find(self, request: Request, gateway: Gateway) -> dict[str, Any] | Response:
@@ -140,6 +192,44 @@ class ResponsesEntrance:
         if record is None:
             return error_response(_not_found(response_id), gateway.secrets)
         return record
+
+
+def _id_of(body: bytes, inside: str | None = None) -> str | None:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if inside is not None:
+        data = data.get(inside) if isinstance(data, dict) else None
+    found = data.get("id") if isinstance(data, dict) else None
+    return found if isinstance(found, str) and found else None
+
+
+async def _note(gateway: Gateway, owner: str, response_id: str, provider: str) -> None:
+    with contextlib.suppress(StateUnavailableError):  # without the note, the answer still stands
+        await gateway.responses.put(owner, response_id, {"native": provider})
+
+
+async def _forward(gateway: Gateway, name: str, method: str, path: str, query: str = "") -> Response:
+    """The provider's own answer to `method` on its `/responses/{path}`, with its key, as it gave it."""
+    provider = gateway.dispatcher.providers.get(name)
+    if not isinstance(provider, OpenAIProvider):
+        error = GatewayError(f"Provider {name}, which keeps this response, is no longer configured.",
+                             code="provider_not_configured")
+        error.status = 404
+        return error_response(error, gateway.secrets)
+    url = f"{provider.root}/responses/{quote(path, safe='/')}" + (f"?{query}" if query else "")
+    try:
+        answer = await provider.upstream.send(method, url, provider.headers, b"")
+        try:
+            body = await read_body(answer, provider.config.max_response_bytes, name)
+        finally:
+            await answer.aclose()
+    except httpx.HTTPError as exc:
+        return error_response(classify(exc, name), gateway.secrets)
+    except GatewayError as exc:
+        return error_response(exc, gateway.secrets)
+    return Response(body, answer.status_code, media_type=answer.headers.get("content-type", "application/json"))
 
 
 def _owner(request: Request) -> str:

@@ -19,6 +19,7 @@ from tests.fakes.openai_responses import REPLY, FakeResponses
 from tests.support import RunningServer, run_server
 
 KEY = "sk-gw-native-0123456789"
+OTHER = "sk-gw-native-other-0123456789"
 ADMIN = "admin-native-0123456789"
 
 
@@ -34,6 +35,9 @@ key = "{ADMIN}"
 [[keys]]
 name = "team"
 key = "{KEY}"
+[[keys]]
+name = "other"
+key = "{OTHER}"
 [[providers]]
 name = "na"
 type = "openai"
@@ -98,8 +102,30 @@ def test_the_providers_own_conversation_continues(s: Setup) -> None:
     first = s.client.responses.create(model="native", input="My name is Ada.")
     second = s.client.responses.create(model="native", input="What is my name?", previous_response_id=first.id)
     assert s.a.requests[-1]["previous_response_id"] == first.id and second.output_text == REPLY
+    with pytest.raises(openai.BadRequestError) as refused:  # a translated route cannot continue it
+        s.client.responses.create(model="translated", input="And now?", previous_response_id=first.id)
+    assert "provider na" in refused.value.message
+
+
+def test_retrieve_input_items_and_delete_go_to_the_provider_for_their_owner(s: Setup) -> None:
+    made = s.client.responses.create(model="native", input="Keep this.")
+    got = s.client.responses.retrieve(made.id)  # the provider's own copy, fetched with the provider's key
+    assert got.id == made.id and got.output_text == REPLY
+    assert s.a.headers[-1]["authorization"] == "Bearer sk-provider-a"
+    items = s.client.responses.input_items.list(made.id, limit=5)
+    assert [i.type for i in items.data] == ["message"] and "limit=5" in s.a.headers[-1]["query"]
+    with openai.OpenAI(base_url=s.gateway.url + "/v1", api_key=OTHER, max_retries=0) as other:
+        with pytest.raises(openai.NotFoundError):
+            other.responses.retrieve(made.id)  # another key: as if it did not exist, the provider not asked
+        with pytest.raises(openai.NotFoundError):
+            other.responses.delete(made.id)
+    s.client.responses.delete(made.id)
+    assert made.id not in s.a.given  # deleted at the provider
     with pytest.raises(openai.NotFoundError):
-        s.client.responses.retrieve(first.id)  # the provider keeps it; the gateway stored nothing
+        s.client.responses.retrieve(made.id)
+    with s.client.responses.stream(model="native", input="Streamed, then kept") as stream:
+        streamed = stream.get_final_response()
+    assert s.client.responses.retrieve(streamed.id).output_text == REPLY
 
 
 def test_a_stream_is_relayed_event_by_event(s: Setup) -> None:

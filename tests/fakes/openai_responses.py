@@ -30,9 +30,15 @@ class FakeResponses:
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.failures: deque[int] = deque()
-        self.given: set[str] = set()
+        self.given: dict[str, dict[str, Any]] = {}  # id -> the response, as GET returns it
+        self.inputs: dict[str, Any] = {}
         self._ids = itertools.count(1)
-        self.app = Starlette(routes=[Route("/v1/responses", self._create, methods=["POST"])])
+        self.app = Starlette(routes=[
+            Route("/v1/responses", self._create, methods=["POST"]),
+            Route("/v1/responses/{response_id}", self._retrieve, methods=["GET"]),
+            Route("/v1/responses/{response_id}", self._delete, methods=["DELETE"]),
+            Route("/v1/responses/{response_id}/input_items", self._input_items, methods=["GET"]),
+        ])
 
     def fail(self, *statuses: int) -> None:
         self.failures.extend(statuses)
@@ -51,10 +57,33 @@ class FakeResponses:
                                            "type": "invalid_request_error", "param": "previous_response_id",
                                            "code": "previous_response_not_found"}}, status_code=400)
         response = self._response(body)
-        self.given.add(response["id"])
+        self.given[response["id"]] = response
+        self.inputs[response["id"]] = body.get("input")
         if body.get("stream"):
             return StreamingResponse(self._events(response), media_type="text/event-stream")
         return JSONResponse(response)
+
+    async def _retrieve(self, request: Request) -> Response:
+        self.headers.append(dict(request.headers))
+        found = self.given.get(request.path_params["response_id"])
+        return JSONResponse(found) if found else _not_found(request.path_params["response_id"])
+
+    async def _delete(self, request: Request) -> Response:
+        response_id = request.path_params["response_id"]
+        if self.given.pop(response_id, None) is None:
+            return _not_found(response_id)
+        return JSONResponse({"id": response_id, "object": "response", "deleted": True})
+
+    async def _input_items(self, request: Request) -> Response:
+        response_id = request.path_params["response_id"]
+        if response_id not in self.given:
+            return _not_found(response_id)
+        given = self.inputs[response_id]
+        items = [{"id": "msg_in_1", "type": "message", "role": "user", "status": "completed",
+                  "content": [{"type": "input_text", "text": given}]}] if isinstance(given, str) else given
+        self.headers.append({"query": str(request.url.query)})
+        return JSONResponse({"object": "list", "data": items, "first_id": items[0]["id"], "last_id": items[-1]["id"],
+                             "has_more": False})
 
     def _response(self, body: dict[str, Any]) -> dict[str, Any]:
         n = next(self._ids)
@@ -107,3 +136,8 @@ class FakeResponses:
             yield event("response.content_part.done", **where, part=item["content"][0])
             yield event("response.output_item.done", output_index=index, item=item)
         yield event("response.completed", response=response)
+
+
+def _not_found(response_id: str) -> JSONResponse:
+    return JSONResponse({"error": {"message": f"Response with id '{response_id}' not found.",
+                                   "type": "invalid_request_error", "param": None, "code": None}}, status_code=404)
