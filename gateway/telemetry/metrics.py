@@ -22,14 +22,12 @@ from opentelemetry.util.types import AttributeValue
 from gateway.telemetry import semconv as sc
 from gateway.telemetry.records import (
     AttemptRecord,
-    CacheError,
     Cooldown,
     ExchangeRecord,
     InFlight,
-    LimitsError,
     Refusal,
     RequestRecord,
-    ResponsesError,
+    StoreError,
 )
 
 Attributes = dict[str, AttributeValue]
@@ -246,15 +244,10 @@ class MetricRecorder:
             attributes[sc.ROUTE] = event.route
         self.instruments.refusals.add(1, attributes)
 
-    def limits_error(self, event: LimitsError) -> None:
-        self.instruments.limits_errors.add(1, {"gateway.limits.backend": event.backend, sc.ERROR_TYPE: event.error})
-
-    def cache_error(self, event: CacheError) -> None:
-        self.instruments.cache_errors.add(1, {"gateway.cache.backend": event.backend, sc.ERROR_TYPE: event.error})
-
-    def responses_error(self, event: ResponsesError) -> None:
-        self.instruments.responses_errors.add(1, {"gateway.responses.backend": event.backend,
-                                                  sc.ERROR_TYPE: event.error})
+    def store_error(self, event: StoreError) -> None:
+        """gateway.cache.errors, gateway.limits.errors or gateway.responses.errors, by backend and error."""
+        counter = self.instruments.store_errors[event.feature]
+        counter.add(1, {f"gateway.{event.feature}.backend": event.backend, sc.ERROR_TYPE: event.error})
 
     def set_in_flight(self, event: InFlight) -> None:
         self.in_flight = event.counts

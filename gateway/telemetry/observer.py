@@ -22,12 +22,10 @@ from gateway.events import Attempt, Exchange, Observer
 from gateway.telemetry.context import RequestState, TraceContext
 from gateway.telemetry.link import TelemetryLink
 from gateway.telemetry.records import (
-    CacheError,
     Cooldown,
     InFlight,
-    LimitsError,
     Refusal,
-    ResponsesError,
+    StoreError,
     exchange_record,
 )
 
@@ -123,25 +121,20 @@ class TelemetryObserver(Observer):
             self._failures.failed("request_refused")
 
     def limits_error(self, backend: str, error: str) -> None:
-        try:
-            if self.metrics:
-                self.link.submit(LimitsError(backend, error))
-        except Exception:
-            self._failures.failed("limits_error")
+        self._store_error("limits", backend, error)
 
     def responses_error(self, backend: str, error: str) -> None:
-        try:
-            if self.metrics:
-                self.link.submit(ResponsesError(backend, error))
-        except Exception:
-            self._failures.failed("responses_error")
+        self._store_error("responses", backend, error)
 
     def cache_error(self, backend: str, error: str) -> None:
+        self._store_error("cache", backend, error)
+
+    def _store_error(self, feature: str, backend: str, error: str) -> None:
         try:
             if self.metrics:
-                self.link.submit(CacheError(backend, error))
+                self.link.submit(StoreError(feature, backend, error))
         except Exception:
-            self._failures.failed("cache_error")
+            self._failures.failed(f"{feature}_error")
 
     # -- helpers ----------------------------------------------------------------------------------------
 

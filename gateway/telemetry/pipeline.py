@@ -45,15 +45,13 @@ from gateway.telemetry.exporters import (
 )
 from gateway.telemetry.metrics import MetricRecorder
 from gateway.telemetry.records import (
-    CacheError,
     Call,
     Cooldown,
     InFlight,
-    LimitsError,
     Refusal,
     RequestRecord,
-    ResponsesError,
     Start,
+    StoreError,
 )
 from gateway.telemetry.spans import SpanMaker
 
@@ -153,12 +151,8 @@ class Pipeline:
             self.metrics.cooldown(item)
         elif isinstance(item, Refusal):
             self.metrics.refusal(item)
-        elif isinstance(item, LimitsError):
-            self.metrics.limits_error(item)
-        elif isinstance(item, ResponsesError):
-            self.metrics.responses_error(item)
-        elif isinstance(item, CacheError):
-            self.metrics.cache_error(item)
+        elif isinstance(item, StoreError):
+            self.metrics.store_error(item)
 
     # -- calls --------------------------------------------------------------------------------------------
 

@@ -145,17 +145,10 @@ class Refusal(NamedTuple):
     route: str | None
 
 
-class LimitsError(NamedTuple):
-    backend: str
-    error: str
+class StoreError(NamedTuple):
+    """A shared store that failed (Redis down or slow): `feature` is "cache", "limits" or "responses"."""
 
-
-class ResponsesError(NamedTuple):
-    backend: str
-    error: str
-
-
-class CacheError(NamedTuple):
+    feature: str
     backend: str
     error: str
 

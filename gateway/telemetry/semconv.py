@@ -235,9 +235,7 @@ class Instruments:
     tokens: Tally
     cost: Tally
     refusals: Tally
-    limits_errors: Tally
-    responses_errors: Tally
-    cache_errors: Tally
+    store_errors: dict[str, Tally]  # a shared store that failed, by feature: cache, limits, responses
 
     @classmethod
     def create(cls, meter: Meter, latest: bool) -> Instruments:
@@ -295,7 +293,9 @@ class Instruments:
             tokens=counter(TOKENS, "{token}", "Tokens used, by route, provider, key and type."),
             cost=counter(COST_METRIC, "{USD}", "What upstream calls cost (tokens x price), by route, provider, key."),
             refusals=counter(REFUSALS, "{request}", "Requests the gateway refused itself, by reason and key."),
-            limits_errors=counter(LIMITS_ERRORS, "{error}", "Failed calls to the limits' store (Redis)."),
-            responses_errors=counter(RESPONSES_ERRORS, "{error}", "Failed calls to the responses' store (Redis)."),
-            cache_errors=counter(CACHE_ERRORS, "{error}", "Failed calls to the cache's store (Redis); misses then."),
+            store_errors={
+                "limits": counter(LIMITS_ERRORS, "{error}", "Failed calls to the limits' store (Redis)."),
+                "responses": counter(RESPONSES_ERRORS, "{error}", "Failed calls to the responses' store (Redis)."),
+                "cache": counter(CACHE_ERRORS, "{error}", "Failed calls to the cache's store (Redis); misses then."),
+            },
         )
