@@ -122,6 +122,9 @@ def classify(exc: BaseException, provider: str) -> UpstreamError:
     cause = exc.__cause__ if isinstance(exc, httpx.HTTPError) and exc.__cause__ else exc
     if isinstance(cause, aiohttp.ClientConnectorError | httpx.ConnectError | ConnectionRefusedError):
         return UpstreamUnreachableError(f"could not connect to provider {provider}", provider=provider)
+    if isinstance(cause, aiohttp.ConnectionTimeoutError):  # the provider's connect_timeout_s
+        return UpstreamTimeoutError(f"could not connect to provider {provider} in time (connect_timeout_s)",
+                                    provider=provider)
     if isinstance(cause, TimeoutError | asyncio.TimeoutError | httpx.TimeoutException):
         return UpstreamTimeoutError(f"provider {provider} did not answer in time", provider=provider)
     if isinstance(cause, aiohttp.ClientResponseError):
