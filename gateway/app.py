@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
@@ -97,6 +99,14 @@ def build_gateway(
     return gateway, providers
 
 
+def telemetry_wanted(config: GatewayConfig) -> bool:
+    """Whether to start telemetry (which imports the OpenTelemetry SDK): something to export, by the config or
+    the standard environment, or an OpenTelemetry SDK already set up in this process (opentelemetry-instrument)."""
+    tc = config.telemetry
+    return (tc.exporter != "none" or tc.prometheus or bool(os.environ.get("OTEL_TRACES_EXPORTER"))
+            or bool(os.environ.get("OTEL_METRICS_EXPORTER")) or "opentelemetry.sdk.trace" in sys.modules)
+
+
 def create_app(
     config: GatewayConfig,
     transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
@@ -109,7 +119,7 @@ def create_app(
     it asks the parent to reload every worker, gateway/supervisor.py). `limits`: the store of rate counters
     and spend, when not the one `[limits]` describes (the workers' shared one, gateway/state/shared.py)."""
     telemetry = None
-    if config.telemetry.exporter != "none" or config.telemetry.prometheus:
+    if telemetry_wanted(config):
         from gateway.telemetry import start_telemetry  # imports opentelemetry only when it is used
 
         telemetry = start_telemetry(config, __version__)
@@ -157,8 +167,8 @@ def create_app(
         await old.access.limiter.store.aclose()
 
     reloader = Reloader(gateway, providers, rebuild)
-    if telemetry is not None:
-        telemetry.observer.in_flight = lambda: reloader.gateway.health.in_flight()
+    if telemetry is not None and telemetry.recorder is not None:
+        telemetry.recorder.in_flight = lambda: reloader.gateway.health.in_flight()
     endpoints = Endpoints(reloader.current, reloader.reload, on_admin_reload)
 
     def drain_on_sigterm(loop: asyncio.AbstractEventLoop) -> None:
@@ -258,10 +268,10 @@ def create_app(
                             "x-ratelimit-reset-requests", "x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens",
                             "x-ratelimit-reset-tokens", "retry-after", "age"],
             max_age=600)
-    if telemetry is not None and telemetry.server_spans is not None:
+    if telemetry is not None and telemetry.tracing is not None:
         from gateway.telemetry import ServerSpanMiddleware
 
-        app.add_middleware(ServerSpanMiddleware, spans=telemetry.server_spans)  # outermost: sees every byte
+        app.add_middleware(ServerSpanMiddleware, tracing=telemetry.tracing)  # outermost: sees every byte
     app.state.reloader = reloader
     app.state.telemetry = telemetry  # None when off; tests and the benchmark hook flush through it
     return app

@@ -137,6 +137,7 @@ class TelemetryConfig(_Strict):
     span_exporter: Literal["fastotel", "sdk"] = "fastotel"
     metric_export_interval_ms: int = Field(5000, gt=0)
     otlp_metrics: bool = True  # push metrics over OTLP too; off when Prometheus scrapes /metrics instead
+    traces: bool = True  # false: metrics only (no spans, no trace context sent upstream)
     trace_sample_ratio: float = Field(1.0, ge=0, le=1)  # share of traces recorded (a client's sampled flag wins)
     resource_attributes: dict[str, str] = {}  # extra OTel resource attributes, e.g. deployment.environment.name
     capture_content: bool = False

@@ -1,5 +1,5 @@
-"""Process-wide settings for a serving process (`gateway serve`, each `--workers` process, the telemetry
-process), applied once the app is built and before the first request. Tests build apps without them.
+"""Process-wide settings for a serving process (`gateway serve`, each `--workers` process), applied once the
+app is built and before the first request. Tests build apps without them.
 
 Python's cyclic garbage collector ran about 0.1 times a request under load with its default gen-0 threshold
 (700 net container allocations: a few concurrent requests hold that many live objects), and every few

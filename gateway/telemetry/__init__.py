@@ -1,23 +1,21 @@
 """OpenTelemetry for the gateway: the only package that imports `opentelemetry`.
 
-The SDK costs more CPU per request than the whole proxy path, so it runs in a process of its own (on another
-core), fed one record per request:
-
-    serving process                                  telemetry process (python -m gateway.telemetry.process)
-      setup.py     start_telemetry(): the pieces       process.py   reads records, answers calls
-      context.py   W3C trace context in and out,       pipeline.py  the SDK's providers, processors, readers
-                   span ids, sampling (the SDK's)      spans.py     records -> SERVER and CLIENT spans
-      asgi.py      one RequestRecord per request       metrics.py   records -> GenAI and gateway metrics
-      observer.py  the request path's Observer         content.py   opt-in prompt/completion capture
-      link.py      the socket and the process          exporters.py OTLP exporters, resource, OTEL_* env
-      records.py   what crosses between them           export.py    a collector that is down: said once
-                                                       console.py   `exporter = "console"`: a line a request
-                                                       semconv.py   every name, bucket and instrument
+    setup.py      start_telemetry(): providers, processors, readers, from [telemetry] and OTEL_*
+    context.py    trace context in (the client's) and out (each attempt's), by the global propagator
+    spans.py      the SERVER span's middleware; SERVER and CLIENT span attributes and events
+    observer.py   the request path's Observer: attempt spans, metric points when a request finished
+    metrics.py    GenAI and gateway metrics on the SDK's instruments
+    semconv.py    every name, bucket and instrument
+    content.py    opt-in prompt/completion capture
+    exporters.py  OTLP exporters and resource from [telemetry] and the OTEL_* environment
+    export.py     a collector that is down: counted, and said once
+    console.py    `exporter = "console"`: a line a request
+    workers.py    `--workers N`: one /metrics for all workers
 """
 
 from __future__ import annotations
 
-from gateway.telemetry.asgi import ServerSpanMiddleware
 from gateway.telemetry.setup import Telemetry, start_telemetry
+from gateway.telemetry.spans import ServerSpanMiddleware
 
 __all__ = ["ServerSpanMiddleware", "Telemetry", "start_telemetry"]

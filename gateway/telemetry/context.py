@@ -1,99 +1,72 @@
-"""Trace context in the serving process: the client's trace continued, span ids made, sampling decided, and
-the headers that carry an attempt's context upstream.
+"""Trace context: the client's trace continued, and each attempt's context sent upstream.
 
-Spans themselves are built later by the telemetry process from these ids (records.py); what must happen
-while the request runs is only what the client and the upstream see: W3C `traceparent`/`tracestate` in,
-the attempt's `traceparent`/`tracestate` and the client's `baggage` out (`propagate_baggage = false` keeps
-baggage from the upstream). Parsing, id generation and sampling are the OpenTelemetry SDK's own (its W3C
-propagators, random id generator, and samplers as configured by `trace_sample_ratio` or `OTEL_TRACES_SAMPLER`).
+Both go through the global propagator (`opentelemetry.propagate`: W3C trace context and baggage unless
+`OTEL_PROPAGATORS` says otherwise), so B3 or Jaeger headers work where an operator set them. The client's
+baggage goes on upstream with the attempt's context unless `propagate_baggage = false`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 
-from opentelemetry.baggage.propagation import W3CBaggagePropagator
+from opentelemetry import baggage, propagate, trace
 from opentelemetry.context import Context
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
-from opentelemetry.sdk.trace.sampling import ALWAYS_ON, Decision, ParentBased, Sampler, TraceIdRatioBased
-from opentelemetry.trace import INVALID_SPAN_CONTEXT, SpanContext, SpanKind, get_current_span
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from opentelemetry.trace import Span
 
-_EMPTY = Context()
+# The request headers a propagator may read (lower case, as ASGI has them); any others are not looked at.
+PROPAGATION_HEADERS = frozenset({b"traceparent", b"tracestate", b"baggage", b"b3", b"x-b3-traceid",
+                                 b"x-b3-spanid", b"x-b3-sampled", b"x-b3-parentspanid", b"x-b3-flags",
+                                 b"uber-trace-id"})
 
 
 @dataclass(slots=True)
 class RequestState:
-    """One request's trace identity and what the observer adds to it while the request runs."""
+    """One request's trace: its SERVER span (the gateway's, or the one an ASGI instrumentation made), the
+    context its attempts start in, and what the request path adds while it runs. The live page reads
+    `trace_id` and `sampled` (gateway/ui/recorder.py), the access log `trace_id` and `span_id`."""
 
+    span: Span
+    context: Context  # the SERVER span's context: the parent of every attempt
+    upstream: Context  # the same, without the client's baggage when it must not go upstream
     trace_id: int
     span_id: int
-    parent: SpanContext | None
     sampled: bool
-    trace_state: str  # the W3C tracestate to send on ("" for none)
-    baggage: Context | None = None  # the client's baggage, to send on upstream
-    finished: float | None = None  # when the endpoint called request_finished
-    link: tuple[int, int] | None = None  # coalesced: the (trace id, span id) this request waited for
+    own: bool  # the gateway started the SERVER span (else an outer instrumentation did, and ends it)
+    attached: object = None  # the token of the attempt span made current for the upstream call
+    link: trace.SpanContext | None = None  # coalesced: the call this request waited for
+    attempts: list[Span] = field(default_factory=list)
 
 
-# The default: every trace the client did not decide on is recorded (the SDK's own default sampler).
-EVERY_TRACE = ParentBased(ALWAYS_ON)
+# The request the running task serves (set by the middleware; asyncio tasks it starts inherit it).
+CURRENT: ContextVar[RequestState | None] = ContextVar("gateway_trace", default=None)
 
 
-def make_sampler(env_sampler: bool, ratio: float) -> Sampler:
-    """OTEL_TRACES_SAMPLER when set (the SDK reads it), else parent-based on `trace_sample_ratio`."""
-    if env_sampler:
-        return TracerProvider(shutdown_on_exit=False).sampler
-    return EVERY_TRACE if ratio >= 1 else ParentBased(TraceIdRatioBased(ratio))
+def state_of(exchange: object) -> RequestState | None:
+    """The trace of the request an `Exchange` belongs to, noted on it (`handle`) the first time."""
+    state = getattr(exchange, "handle", None)
+    if isinstance(state, RequestState):
+        return state
+    state = CURRENT.get()
+    if state is not None:
+        exchange.handle = state  # type: ignore[attr-defined]
+    return state
 
 
-class TraceContext:
-    def __init__(self, sampler: Sampler, forward_baggage: bool) -> None:
-        self.sampler = sampler
-        self.forward_baggage = forward_baggage
-        self.ids = RandomIdGenerator()
-        self.propagator = TraceContextTextMapPropagator()
-        self.baggage = W3CBaggagePropagator()
+def extract(headers: Iterable[tuple[bytes, bytes]]) -> Context:
+    """The client's trace context and baggage, as the global propagator reads them."""
+    carrier = {name.decode("latin-1"): value.decode("latin-1") for name, value in headers
+               if name in PROPAGATION_HEADERS}
+    return propagate.extract(carrier, context=Context()) if carrier else Context()
 
-    def begin(self, traceparent: bytes | None, tracestate: bytes | None, baggage: bytes | None) -> RequestState:
-        """A request's state: the client's trace continued when it sent one, else a new trace. (The headers
-        come as the ASGI scope has them.)"""
-        context, parent = _EMPTY, None
-        if traceparent:
-            context = self.propagator.extract({
-                "traceparent": traceparent.decode("latin-1"),
-                "tracestate": tracestate.decode("latin-1") if tracestate else "",
-            })
-            found = get_current_span(context).get_span_context()
-            if found is not INVALID_SPAN_CONTEXT and found.is_valid:
-                parent = found
-        trace_id = parent.trace_id if parent is not None else self.ids.generate_trace_id()
-        if parent is None and self.sampler is EVERY_TRACE:
-            sampled, state = True, ""  # what ParentBased(ALWAYS_ON) answers for a root, without asking it
-        else:
-            result = self.sampler.should_sample(context, trace_id, "server", SpanKind.SERVER)
-            sampled = result.decision is Decision.RECORD_AND_SAMPLE
-            state = result.trace_state.to_header() if result.trace_state else ""
-        return RequestState(
-            trace_id, self.ids.generate_span_id(), parent, sampled, state,
-            self.baggage.extract({"baggage": baggage.decode("latin-1")}) if baggage and self.forward_baggage else None,
-        )
 
-    def new_span_id(self) -> int:
-        return self.ids.generate_span_id()
+def upstream_context(context: Context, forward_baggage: bool) -> Context:
+    return context if forward_baggage else baggage.clear(context)
 
-    def headers(self, state: RequestState, span_id: int) -> dict[str, str]:
-        """What an upstream request carries: the attempt span's context (and the client's baggage).
 
-        The traceparent is the W3C format written out: the propagator's inject wants a Context holding a
-        span for each call, 7 us an attempt for one line of formatting; our ids are valid by construction,
-        and the tracestate is the one the propagator parsed (or the sampler gave). (`to_bytes().hex()` takes
-        half the time of a `:032x` format.)"""
-        traceparent = f"00-{state.trace_id.to_bytes(16).hex()}-{span_id.to_bytes(8).hex()}-"
-        carrier = {"traceparent": traceparent + ("01" if state.sampled else "00")}
-        if state.trace_state:
-            carrier["tracestate"] = state.trace_state
-        if state.baggage is not None:
-            self.baggage.inject(carrier, state.baggage)
-        return carrier
+def inject(span: Span, context: Context) -> dict[str, str]:
+    """The headers that carry an attempt's span (and the client's baggage) to the upstream."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier, context=trace.set_span_in_context(span, context))
+    return carrier

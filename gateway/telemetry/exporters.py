@@ -1,5 +1,5 @@
-"""OpenTelemetry SDK exporters and resource, from `[telemetry]` and the standard OTEL_* environment variables
-(telemetry process). Environment variables win over the TOML for the OTLP settings, as operators expect:
+"""OpenTelemetry SDK exporters and resource, from `[telemetry]` and the standard OTEL_* environment variables.
+Environment variables win over the TOML for the OTLP settings, as operators expect:
 `OTEL_EXPORTER_OTLP_[TRACES_|METRICS_]ENDPOINT`, `_PROTOCOL`, `_HEADERS`, `_TIMEOUT`, `_COMPRESSION`,
 `OTEL_METRIC_EXPORT_INTERVAL`, `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_BSP_*`.
 """
@@ -12,13 +12,14 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote
 
-from opentelemetry.sdk.metrics.export import MetricExporter
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.util.re import parse_env_headers
 
 from gateway.config import TelemetryConfig
+from gateway.telemetry.export import ExportHealth, count_points
 
 log = logging.getLogger("gateway.telemetry")
 
@@ -138,17 +139,37 @@ def native_span_processor(tc: TelemetryConfig, env: Mapping[str, str]) -> SpanPr
     return processor
 
 
-def metric_exporter(tc: TelemetryConfig, env: Mapping[str, str]) -> MetricExporter:
+def metric_exporter(tc: TelemetryConfig, env: Mapping[str, str], health: ExportHealth) -> MetricExporter:
+    """The SDK's OTLP metric exporter (http/protobuf or gRPC), its results told to `health`: a subclass, so
+    that the temporality and aggregation it takes from the environment stay its own."""
     options = _exporter_options(tc, env, "metrics")
     gzip = tc.otlp_compression == "gzip" and not _env(env, "metrics", "COMPRESSION")
     if otlp_protocol(tc, env, "metrics") == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcMetricExporter
 
-        return GrpcMetricExporter(compression=_grpc_compression(gzip), **options)
+        class GuardedGrpc(GrpcMetricExporter):
+            def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000,
+                       **kwargs: Any) -> MetricExportResult:
+                try:
+                    return health.watch(count_points(metrics_data), super().export, metrics_data, timeout_millis,
+                                        **kwargs)
+                except Exception:
+                    return MetricExportResult.FAILURE
+
+        return GuardedGrpc(compression=_grpc_compression(gzip), **options)
     from opentelemetry.exporter.otlp.proto.http import Compression
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 
-    return OTLPMetricExporter(compression=Compression.Gzip if gzip else None, **options)
+    class GuardedHttp(OTLPMetricExporter):
+        def export(self, metrics_data: MetricsData, timeout_millis: float | None = None,
+                   **kwargs: Any) -> MetricExportResult:
+            try:
+                return health.watch(count_points(metrics_data), super().export, metrics_data, timeout_millis,
+                                    **kwargs)
+            except Exception:
+                return MetricExportResult.FAILURE
+
+    return GuardedHttp(compression=Compression.Gzip if gzip else None, **options)
 
 
 def _grpc_compression(gzip: bool) -> Any:

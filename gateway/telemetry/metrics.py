@@ -1,4 +1,4 @@
-"""Request records -> metric points, on the SDK's instruments (telemetry process).
+"""Metric points, on the SDK's instruments, recorded once a request finished.
 
 Per upstream attempt the GenAI client metrics (`gen_ai.client.operation.duration`, `gen_ai.client.token.usage`,
 time to first chunk), as the gateway is the GenAI client of the provider; per client request the GenAI server
@@ -19,16 +19,9 @@ from typing import TypeVar
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 from opentelemetry.util.types import AttributeValue
 
+from gateway.events import Attempt, Exchange
+from gateway.providers.base import Facts
 from gateway.telemetry import semconv as sc
-from gateway.telemetry.records import (
-    AttemptRecord,
-    Cooldown,
-    ExchangeRecord,
-    InFlight,
-    Refusal,
-    RequestRecord,
-    StoreError,
-)
 
 Attributes = dict[str, AttributeValue]
 AttributeSet = Mapping[str, AttributeValue]  # a remembered set: shared, never mutated
@@ -50,7 +43,7 @@ class AttemptSets:
 
     __slots__ = ("target", "provider_name", "_base", "_metric", "_outcome", "_tokens", "_route", "_provider")
 
-    def __init__(self, operation: str, attempt: AttemptRecord, provider_name: str) -> None:
+    def __init__(self, operation: str, attempt: Attempt, provider_name: str) -> None:
         self.target, self.provider_name = attempt.target, provider_name
         base: Attributes = {
             sc.OPERATION: operation, sc.PROVIDER_NAME: provider_name, sc.REQUEST_MODEL: attempt.model,
@@ -114,7 +107,8 @@ class RequestSets:
 
     __slots__ = ("common", "duration", "requests", "lookup")
 
-    def __init__(self, exchange: ExchangeRecord, last: AttemptRecord | None, provider_name: str | None) -> None:
+    def __init__(self, exchange: Exchange, last: Attempt | None, response_model: str | None,
+                 provider_name: str | None) -> None:
         common: Attributes = {sc.OPERATION: exchange.operation}
         if exchange.route:
             common[sc.ROUTE] = exchange.route
@@ -122,8 +116,8 @@ class RequestSets:
         if last is not None and provider_name is not None:
             common[sc.PROVIDER_NAME] = provider_name
             common[sc.PROVIDER] = last.provider
-            if last.response_model:
-                common[sc.RESPONSE_MODEL] = last.response_model
+            if response_model:
+                common[sc.RESPONSE_MODEL] = response_model
             if last.server_address:
                 common[sc.SERVER_ADDRESS] = last.server_address
                 common[sc.SERVER_PORT] = last.server_port
@@ -146,6 +140,7 @@ class RequestSets:
 
 
 MAX_CHUNK_RECORDS = 10_000  # per stream: a longer one is cut there (time per output chunk)
+_NO_FACTS = Facts()
 
 
 class MetricRecorder:
@@ -153,7 +148,9 @@ class MetricRecorder:
         self.instruments = instruments
         self.provider_name = provider_name
         self.cooling: dict[tuple[str, str], float] = {}  # (route, target) -> monotonic end of its cooldown
-        self.in_flight: tuple[tuple[str, str, int], ...] = ()
+        # Upstream requests in flight per target, for the gauge: routing's own count, read at collection;
+        # app.py points it at the current gateway's.
+        self.in_flight: Callable[[], dict[str, int]] | None = None
         self._attempt_sets: dict[Hashable, AttemptSets] = {}
         self._request_sets: dict[Hashable, RequestSets] = {}
         meter.create_observable_gauge(
@@ -163,17 +160,14 @@ class MetricRecorder:
             sc.ACTIVE, [self._observe_in_flight], "{request}", "Upstream requests in flight, per target."
         )
 
-    def request(self, record: RequestRecord) -> None:
-        exchange = record.exchange
-        if exchange is None:
-            return
-        previous: AttemptRecord | None = None
+    def request(self, exchange: Exchange, ended: float) -> None:
+        previous: Attempt | None = None
         for attempt in exchange.attempts:
             self.attempt(exchange, attempt, previous)
             previous = attempt
-        self.finished(exchange, record.started, record.ended if exchange.finished is None else exchange.finished)
+        self.finished(exchange, exchange.started, ended)
 
-    def attempt(self, exchange: ExchangeRecord, attempt: AttemptRecord, previous: AttemptRecord | None) -> None:
+    def attempt(self, exchange: Exchange, attempt: Attempt, previous: Attempt | None) -> None:
         ins = self.instruments
         sets = self.attempt_sets(exchange.operation, attempt)
         if previous is not None and previous.outcome != "ok":
@@ -181,29 +175,30 @@ class MetricRecorder:
                 sc.ROUTE: exchange.route, sc.FROM_TARGET: previous.target, sc.TO_TARGET: sets.target,
                 sc.ERROR_TYPE: previous.error or "error",
             })
+        facts = attempt.facts or _NO_FACTS
         ended = attempt.ended if attempt.ended is not None else attempt.started
         error = (attempt.error or "_OTHER") if attempt.outcome != "ok" else None
-        response_model = attempt.response_model
+        response_model = facts.response_model
         if exchange.stream and attempt.first_chunk_at is not None:
             ins.client_ttfc.record(attempt.first_chunk_at - attempt.started, sets.metric(response_model))
-            if attempt.chunks > 1 and attempt.ended is not None:
+            if facts.chunks > 1 and attempt.ended is not None:
                 # Once for every chunk after the first, as the spec has it; each chunk's own interval is not
                 # kept, so each is recorded at their mean: the count and the sum are exact, the buckets are not.
-                mean = (attempt.ended - attempt.first_chunk_at) / (attempt.chunks - 1)
+                mean = (attempt.ended - attempt.first_chunk_at) / (facts.chunks - 1)
                 attributes = sets.metric(response_model)
-                for _ in range(min(attempt.chunks - 1, MAX_CHUNK_RECORDS)):
+                for _ in range(min(facts.chunks - 1, MAX_CHUNK_RECORDS)):
                     ins.client_tpoc.record(mean, attributes)
-        self.tokens(exchange, attempt, sets)
+        self.tokens(exchange, facts, sets)
         if attempt.cost_usd:
             ins.cost.add(attempt.cost_usd, sets.cost(exchange.key_name))
         duration = ins.inference_duration if exchange.operation in sc.INFERENCE_OPERATIONS else ins.client_duration
         duration.record(ended - attempt.started, sets.metric(response_model, sc.ERROR_TYPE, error))
         ins.attempts.add(1, sets.outcome(attempt.outcome, error))
 
-    def tokens(self, exchange: ExchangeRecord, attempt: AttemptRecord, sets: AttemptSets) -> None:
+    def tokens(self, exchange: Exchange, facts: Facts, sets: AttemptSets) -> None:
         ins = self.instruments
-        response_model = attempt.response_model
-        for kind, count in (("input", attempt.input_tokens), ("output", attempt.output_tokens)):
+        response_model = facts.response_model
+        for kind, count in (("input", facts.input_tokens), ("output", facts.output_tokens)):
             if count is None:
                 continue
             if ins.token_usage is not None:
@@ -218,13 +213,13 @@ class MetricRecorder:
                     histogram.record(count, sets.metric(response_model))
             ins.tokens.add(count, sets.tokens(kind, exchange.key_name))
 
-    def finished(self, exchange: ExchangeRecord, arrived: float, ended: float) -> None:
+    def finished(self, exchange: Exchange, arrived: float, ended: float) -> None:
         ins = self.instruments
         sets = self.request_sets(exchange)
-        answered = exchange.attempts[-1] if exchange.attempts and exchange.attempts[-1].outcome == "ok" else None
+        answered = exchange.answered_by
         if exchange.error is None and answered is not None and answered.first_chunk_at is not None:
             ins.server_ttft.record(answered.first_chunk_at - arrived, sets.common)
-            tokens = answered.output_tokens
+            tokens = answered.facts.output_tokens if answered.facts is not None else None
             if tokens is not None and tokens > 1:
                 ins.server_tpot.record((ended - answered.first_chunk_at) / (tokens - 1), sets.common)
         if sets.lookup is not None:
@@ -232,29 +227,25 @@ class MetricRecorder:
         ins.server_duration.record(ended - arrived, sets.duration)
         ins.requests.add(1, sets.requests)
 
-    def cooldown(self, event: Cooldown) -> None:
-        self.cooling[(event.route, event.target)] = event.at + event.seconds
-        self.instruments.cooldowns.add(1, {sc.ROUTE: event.route, sc.TARGET: event.target})
+    def cooldown(self, route: str, target: str, seconds: float) -> None:
+        self.cooling[(route, target)] = time.monotonic() + seconds
+        self.instruments.cooldowns.add(1, {sc.ROUTE: route, sc.TARGET: target})
 
-    def refusal(self, event: Refusal) -> None:
-        attributes: Attributes = {sc.REFUSED: event.reason}
-        if event.key_name:
-            attributes[sc.KEY_NAME] = event.key_name
-        if event.route:
-            attributes[sc.ROUTE] = event.route
+    def refusal(self, reason: str, key_name: str | None, route: str | None) -> None:
+        attributes: Attributes = {sc.REFUSED: reason}
+        if key_name:
+            attributes[sc.KEY_NAME] = key_name
+        if route:
+            attributes[sc.ROUTE] = route
         self.instruments.refusals.add(1, attributes)
 
-    def store_error(self, event: StoreError) -> None:
+    def store_error(self, feature: str, backend: str, error: str) -> None:
         """gateway.cache.errors, gateway.limits.errors or gateway.responses.errors, by backend and error."""
-        counter = self.instruments.store_errors[event.feature]
-        counter.add(1, {f"gateway.{event.feature}.backend": event.backend, sc.ERROR_TYPE: event.error})
-
-    def set_in_flight(self, event: InFlight) -> None:
-        self.in_flight = event.counts
+        self.instruments.store_errors[feature].add(1, {f"gateway.{feature}.backend": backend, sc.ERROR_TYPE: error})
 
     # -- helpers ----------------------------------------------------------------------------------------
 
-    def attempt_sets(self, operation: str, attempt: AttemptRecord) -> AttemptSets:
+    def attempt_sets(self, operation: str, attempt: Attempt) -> AttemptSets:
         key = (operation, attempt.route, attempt.provider, attempt.provider_type, attempt.model,
                attempt.server_address, attempt.server_port)
         found = self._attempt_sets.get(key)
@@ -263,15 +254,16 @@ class MetricRecorder:
             found = remember(self._attempt_sets, key, AttemptSets(operation, attempt, name))
         return found
 
-    def request_sets(self, exchange: ExchangeRecord) -> RequestSets:
+    def request_sets(self, exchange: Exchange) -> RequestSets:
         last = exchange.attempts[-1] if exchange.attempts else None
+        model = last.facts.response_model if last is not None and last.facts is not None else None
         key = (exchange.operation, exchange.route, exchange.cache, exchange.error, exchange.status,
-               exchange.key_name, None if last is None else (last.provider, last.provider_type, last.response_model,
+               exchange.key_name, None if last is None else (last.provider, last.provider_type, model,
                                                               last.server_address, last.server_port))
         found = self._request_sets.get(key)
         if found is None:
             name = self.provider_name(last.provider, last.provider_type) if last is not None else None
-            found = remember(self._request_sets, key, RequestSets(exchange, last, name))
+            found = remember(self._request_sets, key, RequestSets(exchange, last, model, name))
         return found
 
     def _observe_cooling(self, options: CallbackOptions) -> Iterable[Observation]:
@@ -280,5 +272,7 @@ class MetricRecorder:
             yield Observation(1 if until > now else 0, {sc.ROUTE: route, sc.TARGET: target})
 
     def _observe_in_flight(self, options: CallbackOptions) -> Iterable[Observation]:
-        for target, provider, count in self.in_flight:
-            yield Observation(count, {sc.TARGET: target, sc.PROVIDER: provider})
+        if self.in_flight is None:
+            return
+        for target, count in sorted(self.in_flight().items()):
+            yield Observation(count, {sc.TARGET: target, sc.PROVIDER: target.partition("/")[0]})

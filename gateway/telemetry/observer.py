@@ -1,159 +1,104 @@
-"""The request path's `Observer` when telemetry is on: ids and trace headers now, one record at the end.
+"""The request path's `Observer` when telemetry is on.
 
-Hooks run on the request path, so they do only what cannot wait: an attempt gets its span id and the
-`traceparent` the upstream must see, in-flight counts move, a waiting request notes whose call it waits
-for. Everything else (span attributes, metric points, OTLP) is made from the request's `RequestRecord` in
-the telemetry process (records.py). The record is sent by the server-span middleware once the last byte
-went out, or, with tracing off (Prometheus or OTLP metrics only), by `request_finished`.
-
-Hooks never raise: a failure is logged once and dropped (telemetry never breaks the data path). They are
-written for the request path's CPU: each Python call costs about a microsecond here, and they run for
-every request (bench/README.md has the figures).
+An attempt gets its CLIENT span before the upstream call, made current for the call (so an instrumented
+HTTP client nests under it) and carried in the call's `traceparent`; spans are filled in and ended by the
+middleware after the last byte (spans.py). Metric points are recorded once a request finished (metrics.py).
+Hooks never raise: a failure is logged once and dropped (telemetry never breaks the data path).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from contextvars import ContextVar
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
 
 from gateway.events import Attempt, Exchange, Observer
-from gateway.telemetry.context import RequestState, TraceContext
-from gateway.telemetry.link import TelemetryLink
-from gateway.telemetry.records import (
-    Cooldown,
-    InFlight,
-    Refusal,
-    StoreError,
-    exchange_record,
-)
+from gateway.telemetry.context import RequestState, inject, state_of
+from gateway.telemetry.metrics import MetricRecorder
+from gateway.telemetry.spans import Tracing
 
 log = logging.getLogger("gateway.telemetry")
 
 
-class _Failures:
-    """Telemetry never breaks the data path: a hook that fails is logged the first time, then dropped. (Each
-    hook catches for itself: a decorator would be one more Python call per hook on every request.)"""
+class TelemetryObserver(Observer):
+    def __init__(self, tracing: Tracing | None, metrics: MetricRecorder | None) -> None:
+        self.tracing = tracing  # None: no spans, and no trace context made up for the upstream
+        self.recorder = metrics
+        self.metrics = metrics is not None
+        self._failed: set[str] = set()
 
-    def __init__(self) -> None:
-        self.seen: set[str] = set()
-
-    def failed(self, hook: str) -> None:
-        if hook not in self.seen:
-            self.seen.add(hook)
+    def _failure(self, hook: str) -> None:
+        if hook not in self._failed:
+            self._failed.add(hook)
             log.exception("telemetry hook %s failed; it keeps running, further failures are not logged", hook)
 
-
-class TelemetryObserver(Observer):
-    def __init__(
-        self,
-        link: TelemetryLink,
-        current: ContextVar[RequestState | None],
-        context: TraceContext | None,
-        *,
-        metrics: bool,
-        capture_content: bool = False,
-    ) -> None:
-        self.link = link
-        self.current = current  # set by the server-span middleware for the request it runs
-        self.context = context  # None: no tracing, so no trace context is made up for the upstream
-        self.metrics = metrics
-        self.capture_content = capture_content
-        # Upstream requests in flight per target, for the gauge: the dispatcher's own count (routing's Health),
-        # read by the link's shipper with each batch; app.py points it at the current gateway's.
-        self.in_flight: Callable[[], dict[str, int]] | None = None
-        self._sent: tuple[tuple[str, str, int], ...] = ()
-        self._failures = _Failures()
-        if metrics:
-            link.snapshot = self.in_flight_snapshot
-
-    # -- hooks ------------------------------------------------------------------------------------------
-
     def attempt_started(self, exchange: Exchange, attempt: Attempt) -> dict[str, str] | None:
-        if self.context is None:
+        tracing = self.tracing
+        if tracing is None:
             return None
         try:
-            state = exchange.handle if isinstance(exchange.handle, RequestState) else self.state(exchange)
-            attempt.handle = span_id = self.context.new_span_id()
-            return self.context.headers(state, span_id)
+            state = state_of(exchange)
+            if state is None:
+                return None  # not a request the middleware saw (none is, today)
+            span = tracing.attempt(state, exchange, attempt)
+            attempt.handle = span
+            state.attached = otel_context.attach(trace.set_span_in_context(span, state.context))
+            return inject(span, state.upstream)
         except Exception:
-            self._failures.failed("attempt_started")
+            self._failure("attempt_started")
             return None
+
+    def first_chunk(self, exchange: Exchange, attempt: Attempt) -> None:
+        self._detach(exchange)
+
+    def attempt_finished(self, exchange: Exchange, attempt: Attempt) -> None:
+        self._detach(exchange)
+
+    def _detach(self, exchange: Exchange) -> None:
+        """The attempt's span stops being current once its call returned (in the task that made it current)."""
+        state = exchange.handle
+        if isinstance(state, RequestState) and state.attached is not None:
+            token, state.attached = state.attached, None
+            otel_context.detach(token)  # type: ignore[arg-type]
 
     def request_finished(self, exchange: Exchange) -> None:
         try:
-            now = time.monotonic()
-            if self.context is not None:
-                self.state(exchange).finished = now  # the middleware sends the record after the last byte
-            elif self.metrics:
-                # a RequestRecord without a trace, as a plain tuple (records.py)
-                record = exchange_record(exchange, None, None, False, False)
-                self.link.submit((exchange.started, now, None, None, record, None))
+            if self.tracing is not None:
+                state_of(exchange)  # noted on the exchange for the observers after this one (the live page)
+            if self.recorder is not None:
+                self.recorder.request(exchange, time.monotonic())
         except Exception:
-            self._failures.failed("request_finished")
+            self._failure("request_finished")
 
     def request_coalesced(self, exchange: Exchange, leader: Exchange) -> None:
         """A request that waits for an identical one's upstream call (the cache's single flight) has no CLIENT
-        span of its own: its SERVER span will link to the leader's attempt (or to the leader's SERVER span)."""
+        span of its own: its SERVER span links to the leader's attempt (or to the leader's SERVER span)."""
         try:
-            if self.context is None or not isinstance(leader.handle, RequestState):
-                return
-            span_id = leader.attempts[-1].handle if leader.attempts else None
-            if not isinstance(span_id, int):
-                span_id = leader.handle.span_id
-            self.state(exchange).link = (leader.handle.trace_id, span_id)
+            state, theirs = state_of(exchange), leader.handle
+            if state is not None and isinstance(theirs, RequestState):
+                span = theirs.attempts[-1] if theirs.attempts else theirs.span
+                state.link = span.get_span_context()
         except Exception:
-            self._failures.failed("request_coalesced")
+            self._failure("request_coalesced")
 
     def target_cooldown(self, route: str, target: str, seconds: float) -> None:
-        try:
-            if self.metrics:
-                self.link.submit(Cooldown(route, target, seconds, time.monotonic()))
-        except Exception:
-            self._failures.failed("target_cooldown")
+        if self.recorder is not None:
+            self.recorder.cooldown(route, target, seconds)
 
     def request_refused(self, reason: str, key_name: str | None, route: str | None) -> None:
-        try:
-            if self.metrics:
-                self.link.submit(Refusal(reason, key_name, route))
-        except Exception:
-            self._failures.failed("request_refused")
+        if self.recorder is not None:
+            self.recorder.refusal(reason, key_name, route)
 
     def limits_error(self, backend: str, error: str) -> None:
-        self._store_error("limits", backend, error)
+        if self.recorder is not None:
+            self.recorder.store_error("limits", backend, error)
 
     def responses_error(self, backend: str, error: str) -> None:
-        self._store_error("responses", backend, error)
+        if self.recorder is not None:
+            self.recorder.store_error("responses", backend, error)
 
     def cache_error(self, backend: str, error: str) -> None:
-        self._store_error("cache", backend, error)
-
-    def _store_error(self, feature: str, backend: str, error: str) -> None:
-        try:
-            if self.metrics:
-                self.link.submit(StoreError(feature, backend, error))
-        except Exception:
-            self._failures.failed(f"{feature}_error")
-
-    # -- helpers ----------------------------------------------------------------------------------------
-
-    def state(self, exchange: Exchange) -> RequestState:
-        state = exchange.handle
-        if not isinstance(state, RequestState):
-            state = self.current.get()
-            if state is None:  # called outside a request the middleware saw: a trace of its own
-                assert self.context is not None
-                state = self.context.begin(None, None, None)
-            exchange.handle = state
-        return state
-
-    def in_flight_snapshot(self) -> InFlight | None:
-        """The in-flight counts, when they changed since the last batch (called by the link's shipper)."""
-        if self.in_flight is None:
-            return None
-        counts = tuple((target, target.partition("/")[0], n) for target, n in sorted(self.in_flight().items()))
-        if counts == self._sent:
-            return None
-        self._sent = counts
-        return InFlight(counts)
+        if self.recorder is not None:
+            self.recorder.store_error("cache", backend, error)

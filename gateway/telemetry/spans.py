@@ -1,103 +1,127 @@
-"""Request records -> the SDK's spans (telemetry process): one SERVER span per request, one CLIENT span per
-upstream attempt, handed to the span processor (batched OTLP or the console line) as the SDK's own
-`ReadableSpan`s, with the ids, times and sampling decision the serving process made while the request ran.
+"""Spans: one SERVER span per request, one CLIENT span per upstream attempt, made with the SDK's tracer.
 
-    SERVER  POST /v1/chat/completions     HTTP conventions; gen_ai.* of the call the client made, as answered;
-     |                                    gateway.route/target/attempts/cache.result/key.name; failover and
-     |                                    first-chunk events; a link to the call a coalesced request waited for
+    SERVER  POST /v1/chat/completions     HTTP conventions; gateway.route/target/attempts/cache.result/key.name,
+     |                                    gateway.usage.* (the request's totals); failover and first-chunk
+     |                                    events; a link to the call a coalesced request waited for
      +- CLIENT  chat gpt-4o-mini           attempt 1: error.type=429, status ERROR
      +- CLIENT  chat mock-gpt-4o-mini      attempt 2: gen_ai.* request parameters, response id/model, finish
-                                          reasons, usage, time to first chunk (event too), server.address/port,
-                                          gateway.attempt, gateway.failover.reason ...
+                                          reasons, usage, time to first chunk, server.address/port ...
+
+The middleware starts the SERVER span when a request arrives and makes it current, so that anything else
+instrumented in the process (an HTTP client, a logging bridge) sees it; when an ASGI instrumentation
+already made a SERVER span for the request (`opentelemetry-instrument`), the gateway's attributes go on
+that one instead and no second is made. An attempt's CLIENT span starts before its upstream call (its
+context is in the call's `traceparent`). Attributes are set, and the spans ended, once the answer's last
+byte went out: the facts are complete then, and a span is built in one go. Only the SERVER span carries no
+`gen_ai.operation.name` and no `gen_ai.usage.*`: a backend that counts LLM calls (Phoenix does) counts
+each CLIENT span once.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor
-from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
-from opentelemetry.trace.span import TraceState
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from opentelemetry.util.types import AttributeValue
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.errors import scrub
+from gateway.events import Attempt, Exchange
 from gateway.telemetry import semconv as sc
 from gateway.telemetry.content import ContentCapture, OutputCollector
-from gateway.telemetry.records import AttemptRecord, ExchangeRecord, HttpRecord, RequestRecord, TraceRecord
+from gateway.telemetry.context import CURRENT, RequestState, extract, upstream_context
 
 Attributes = dict[str, AttributeValue]
 ProviderName = Callable[[str, str], str]
-_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
-_UNSET = Status(StatusCode.UNSET)
+UNTRACED = frozenset({"/metrics", "/healthz", "/readyz"})
+KNOWN_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "CONNECT", "TRACE"})
+OUTPUT_LIMIT = 1 << 20  # bytes of an answer kept for content capture
+_NOTHING: Mapping[str, Any] = {}
 
 
 class Clock:
-    """`time.monotonic()` readings (shared by the two processes) as span timestamps, ns since the epoch."""
+    """`time.monotonic()` readings (what the request path keeps) as span timestamps, ns since the epoch."""
 
     def __init__(self) -> None:
-        self.wall, self.monotonic = time.time_ns(), time.monotonic()
+        self.offset = time.time_ns() - int(time.monotonic() * 1e9)
 
     def ns(self, monotonic: float) -> int:
-        return self.wall - int((self.monotonic - monotonic) * 1e9)
+        return self.offset + int(monotonic * 1e9)
 
 
-class SpanMaker:
-    def __init__(
-        self,
-        processor: SpanProcessor,
-        resource: Resource,
-        scope: InstrumentationScope,
-        provider_name: ProviderName,
-        content: ContentCapture | None,
-        secrets: Sequence[str],
-    ) -> None:
-        self.processor, self.resource, self.scope = processor, resource, scope
+class Tracing:
+    """What the middleware and the observer share: the tracer, and how spans are filled in."""
+
+    def __init__(self, tracer: Tracer, provider_name: ProviderName, content: ContentCapture | None,
+                 secrets: list[str], forward_baggage: bool) -> None:
+        self.tracer = tracer
         self.provider_name = provider_name
         self.content = content
-        self.secrets = list(secrets)
+        self.secrets = secrets
+        self.forward_baggage = forward_baggage
+        self.clock = Clock()
+        self.active = 0  # requests between their first and their last byte (Telemetry.force_flush waits)
 
-    def request(self, record: RequestRecord) -> None:
-        trace, http = record.trace, record.http
-        if trace is None or http is None or not trace.sampled:
-            return
-        clock = Clock()
-        state = TraceState.from_header([trace.trace_state]) if trace.trace_state else None
-        server = SpanContext(trace.trace_id, trace.span_id, False, _SAMPLED, state)
-        exchange = record.exchange
+    def begin(self, scope: Scope) -> RequestState:
+        """The request's SERVER span: the one an outer ASGI instrumentation made, else a new one continuing
+        the client's trace."""
+        current = trace.get_current_span()
+        span: Span
+        if isinstance(current, ReadableSpan) and current.kind is SpanKind.SERVER and current.is_recording():
+            span, context, own = current, otel_context.get_current(), False
+        else:
+            context = extract(scope["headers"])
+            span = self.tracer.start_span(scope["method"], context, SpanKind.SERVER)
+            own = True
+        context = trace.set_span_in_context(span, context)
+        found = span.get_span_context()
+        return RequestState(span, context, upstream_context(context, self.forward_baggage), found.trace_id,
+                            found.span_id, found.trace_flags.sampled, own)
+
+    def attempt(self, state: RequestState, exchange: Exchange, attempt: Attempt) -> Span:
+        span = self.tracer.start_span(f"{exchange.operation} {attempt.model}", state.context, SpanKind.CLIENT,
+                                      start_time=self.clock.ns(attempt.started))
+        state.attempts.append(span)
+        return span
+
+    def finish(self, scope: Scope, state: RequestState, failure: BaseException | None,
+               answer: tuple[bytes, str] | None) -> None:
+        """Fill in and end the request's spans (after its last byte)."""
+        facts = scope.get("state") or _NOTHING
+        exchange: Exchange | None = facts.get("exchange")
+        now = time.time_ns()
         inputs: Mapping[str, str] = {}
         outputs: Mapping[str, str] = {}
-        if self.content is not None and exchange is not None:
-            if exchange.content:
-                inputs = self.content.input_attributes(exchange.operation, exchange.content)
-            if record.output is not None:
-                collector = OutputCollector(len(record.output[0]) + 1)
-                collector.feed(record.output[0], record.output[1])
+        if self.content is not None and exchange is not None and state.sampled:
+            if exchange.body and exchange.operation in ("chat", "text_completion"):
+                inputs = self.content.input_attributes(exchange.operation, exchange.body)
+            if answer is not None:
+                collector = OutputCollector(len(answer[0]) + 1)
+                collector.feed(*answer)
                 outputs = self.content.output_attributes(collector.messages())
         if exchange is not None:
-            previous: AttemptRecord | None = None
-            for attempt in exchange.attempts:
-                last = attempt is exchange.attempts[-1]
-                self.processor.on_end(self.client_span(
-                    exchange, attempt, previous, server, clock, inputs, outputs if last else {}))
+            previous: Attempt | None = None
+            for attempt, span in zip(exchange.attempts, state.attempts, strict=False):
+                if span.is_recording():
+                    last = attempt is exchange.attempts[-1]
+                    self.client_span(span, exchange, attempt, previous, inputs, outputs if last else _NOTHING)
+                    span.end(self.clock.ns(attempt.ended) if attempt.ended is not None else now)
                 previous = attempt
-        self.processor.on_end(self.server_span(record, trace, http, server, clock, {**inputs, **outputs}))
+        span = state.span
+        if span.is_recording():
+            self.server_span(span, scope, facts, exchange, state, failure, {**inputs, **outputs})
+        if state.own:
+            span.end(now)
 
     # -- CLIENT: one upstream attempt -------------------------------------------------------------------
 
-    def client_span(
-        self,
-        exchange: ExchangeRecord,
-        attempt: AttemptRecord,
-        previous: AttemptRecord | None,
-        parent: SpanContext,
-        clock: Clock,
-        inputs: Mapping[str, str],
-        outputs: Mapping[str, str],
-    ) -> ReadableSpan:
+    def client_span(self, span: Span, exchange: Exchange, attempt: Attempt, previous: Attempt | None,
+                    inputs: Mapping[str, str], outputs: Mapping[str, str]) -> None:
         provider_name = self.provider_name(attempt.provider, attempt.provider_type)
         a: Attributes = {
             sc.OPERATION: exchange.operation, sc.PROVIDER_NAME: provider_name, sc.REQUEST_MODEL: attempt.model,
@@ -116,120 +140,103 @@ class SpanMaker:
             a[sc.BACKOFF] = attempt.backoff_s
         if previous is not None and previous.outcome != "ok":
             a[sc.FAILOVER_REASON] = previous.error or "error"
-        a.update(request_parameters(exchange.operation, exchange.parameters, provider_name))
+        if exchange.body:
+            request_parameters(a, exchange.operation, exchange.body, provider_name)
         a.update(inputs)
         if attempt.status is not None:
             a[sc.HTTP_STATUS] = attempt.status
-        if attempt.response_id:
-            a[sc.RESPONSE_ID] = attempt.response_id
-        if attempt.response_model:
-            a[sc.RESPONSE_MODEL] = attempt.response_model
+        facts = attempt.facts
+        if facts is not None:
+            if facts.response_id:
+                a[sc.RESPONSE_ID] = facts.response_id
+            if facts.response_model:
+                a[sc.RESPONSE_MODEL] = facts.response_model
+            if facts.input_tokens is not None:
+                a[sc.INPUT_TOKENS] = facts.input_tokens
+            if facts.output_tokens is not None:
+                a[sc.OUTPUT_TOKENS] = facts.output_tokens
+            if facts.cached_input_tokens:
+                a[sc.CACHE_READ_TOKENS] = facts.cached_input_tokens
+            if facts.cache_creation_input_tokens:
+                a[sc.CACHE_CREATION_TOKENS] = facts.cache_creation_input_tokens
+            if facts.reasoning_output_tokens:
+                a[sc.REASONING_TOKENS] = facts.reasoning_output_tokens
         if attempt.cost_usd is not None:
             a[sc.COST] = attempt.cost_usd
         error = (attempt.error or "_OTHER") if attempt.outcome != "ok" else None
-        reasons = list(attempt.finish_reasons)
+        reasons = list(facts.finish_reasons) if facts is not None else []
         if not reasons and error is not None and exchange.stream and attempt.first_chunk_at is not None:
             reasons = ["error"]  # a stream cut before its choice finished
         if reasons:
             a[sc.FINISH_REASONS] = reasons
-        if attempt.input_tokens is not None:
-            a[sc.INPUT_TOKENS] = attempt.input_tokens
-        if attempt.output_tokens is not None:
-            a[sc.OUTPUT_TOKENS] = attempt.output_tokens
-        if attempt.cached_input_tokens:
-            a[sc.CACHE_READ_TOKENS] = attempt.cached_input_tokens
-        if attempt.cache_creation_input_tokens:
-            a[sc.CACHE_CREATION_TOKENS] = attempt.cache_creation_input_tokens
-        if attempt.reasoning_output_tokens:
-            a[sc.REASONING_TOKENS] = attempt.reasoning_output_tokens
-        events: list[Event] = []
         if attempt.first_chunk_at is not None:
             ttfc = attempt.first_chunk_at - attempt.started
             a[sc.TIME_TO_FIRST_CHUNK] = ttfc
-            events.append(Event(sc.FIRST_CHUNK_EVENT, {sc.TIME_TO_FIRST_CHUNK: ttfc},
-                                clock.ns(attempt.first_chunk_at)))
+            span.add_event(sc.FIRST_CHUNK_EVENT, {sc.TIME_TO_FIRST_CHUNK: ttfc}, self.clock.ns(attempt.first_chunk_at))
         a.update(outputs)
-        status = _UNSET
         if error is not None:
             a[sc.ERROR_TYPE] = error
-            status = Status(StatusCode.ERROR, describe(error))
-        ended = attempt.ended if attempt.ended is not None else attempt.started
-        return ReadableSpan(
-            f"{exchange.operation} {attempt.model}",
-            SpanContext(parent.trace_id, attempt.span_id, False, _SAMPLED, parent.trace_state), parent,
-            self.resource, a, events, kind=SpanKind.CLIENT, status=status, start_time=clock.ns(attempt.started),
-            end_time=clock.ns(ended), instrumentation_scope=self.scope,
-        )
+            span.set_status(Status(StatusCode.ERROR, describe(error)))
+        span.set_attributes(a)
 
     # -- SERVER: the client's request -------------------------------------------------------------------
 
-    def server_span(
-        self,
-        record: RequestRecord,
-        trace: TraceRecord,
-        http: HttpRecord,
-        context: SpanContext,
-        clock: Clock,
-        content: Mapping[str, str],
-    ) -> ReadableSpan:
-        a: Attributes = {sc.HTTP_METHOD: http.method, sc.URL_PATH: http.path, sc.URL_SCHEME: http.scheme}
-        if http.server_address:
-            a[sc.SERVER_ADDRESS] = http.server_address
-            if http.server_port is not None:
-                a[sc.SERVER_PORT] = http.server_port
-        if http.client_address:
-            a[sc.CLIENT_ADDRESS] = http.client_address
-        if http.protocol_version:
-            a[sc.PROTOCOL_VERSION] = http.protocol_version
-        if http.user_agent:
-            a[sc.USER_AGENT] = http.user_agent
-        if http.route:
-            a[sc.HTTP_ROUTE] = http.route
-        if http.status:
-            a[sc.HTTP_STATUS] = http.status
-        if http.refused:
-            a[sc.REFUSED] = http.refused
-        exchange = record.exchange
-        events: list[Event] = []
-        links: list[Link] = []
+    def server_span(self, span: Span, scope: Scope, facts: Mapping[str, Any], exchange: Exchange | None,
+                    state: RequestState, failure: BaseException | None, content: Mapping[str, str]) -> None:
+        method = scope["method"] if scope["method"] in KNOWN_METHODS else "_OTHER"
+        route = getattr(scope.get("route"), "path", None)
+        status = facts.get("status") or (500 if failure else 0)
+        a: Attributes = {}
+        if state.own:  # an outer instrumentation sets the HTTP attributes of its own span
+            span.update_name(f"{method} {route}" if route else method)
+            a = {sc.HTTP_METHOD: method, sc.URL_PATH: scope["path"], sc.URL_SCHEME: scope.get("scheme", "http")}
+            server = scope.get("server")
+            if server:
+                a[sc.SERVER_ADDRESS] = server[0]
+                if server[1] is not None:
+                    a[sc.SERVER_PORT] = server[1]
+            client = scope.get("client")
+            if client:
+                a[sc.CLIENT_ADDRESS] = client[0]
+            if scope.get("http_version"):
+                a[sc.PROTOCOL_VERSION] = scope["http_version"]
+            agent = _header(scope["headers"], b"user-agent")
+            if agent:
+                a[sc.USER_AGENT] = agent
+            if route:
+                a[sc.HTTP_ROUTE] = route
+            if status:
+                a[sc.HTTP_STATUS] = status
+        if facts.get("refused"):
+            a[sc.REFUSED] = facts["refused"]
         if exchange is not None:
-            a.update(self.exchange_attributes(exchange, record.started))
-            events = self.exchange_events(exchange, record.started, clock)
-            if exchange.link is not None:
+            self.exchange_attributes(a, span, exchange)
+            if state.link is not None:
                 a[sc.COALESCED] = True
-                links.append(Link(SpanContext(exchange.link[0], exchange.link[1], False, _SAMPLED),
-                                  {sc.COALESCED: True}))
+                span.add_link(state.link, {sc.COALESCED: True})
         a.update(content)
-        error = http.failure
-        if error is None and http.status >= 500:
-            error = str(http.status)
-        elif error is None and exchange is not None and (http.status < 400 or http.status == 499):
+        error = type(failure).__qualname__ if failure is not None else None
+        if error is None and status >= 500:
+            error = str(status)
+        elif error is None and exchange is not None and (status < 400 or status == 499):
             error = exchange.error  # a stream that broke, or a client that left (499: before the answer began)
-        if http.failure is not None:
-            events.append(Event("exception", {
-                "exception.type": http.failure,
-                "exception.message": scrub(http.failure_message or "", self.secrets),
-            }, clock.ns(record.ended)))
-        status = _UNSET
+        if failure is not None:
+            span.add_event("exception", {
+                "exception.type": type(failure).__qualname__,
+                "exception.message": scrub(str(failure)[:1000], self.secrets) if isinstance(failure, Exception)
+                else "",
+            })
         if error:
             a[sc.ERROR_TYPE] = error
-            status = Status(StatusCode.ERROR, error)
-        parent = None
-        if trace.parent_span_id:
-            parent = SpanContext(trace.trace_id, trace.parent_span_id, trace.parent_remote, _SAMPLED,
-                                 context.trace_state)
-        return ReadableSpan(
-            f"{http.method} {http.route}" if http.route else http.method, context, parent, self.resource, a,
-            events, links, SpanKind.SERVER, status=status, start_time=clock.ns(record.started),
-            end_time=clock.ns(record.ended), instrumentation_scope=self.scope,
-        )
+            span.set_status(Status(StatusCode.ERROR, error))
+        span.set_attributes(a)
 
-    def exchange_attributes(self, exchange: ExchangeRecord, arrived: float) -> Attributes:
-        """What the SERVER span says about the client's request (OTEL.md §1.3): the gateway's facts, and the
-        model asked for. No `gen_ai.operation.name`, no `gen_ai.usage.*`, no response facts: those are the
-        CLIENT spans', one per LLM call, and a tracing backend that saw them here too (Phoenix does) would
-        count each call twice. The request's token totals are `gateway.usage.*`."""
-        a: Attributes = {sc.ATTEMPTS: len(exchange.attempts), sc.REQUEST_ID: exchange.request_id}
+    def exchange_attributes(self, a: Attributes, span: Span, exchange: Exchange) -> None:
+        """What the SERVER span says about the client's request (OTEL.md §1.3): the gateway's facts and the
+        model asked for; the request's token totals are `gateway.usage.*`. A `gateway.failover` event where an
+        attempt replaced a failed one; `gateway.first_chunk` when the answer's first chunk arrived."""
+        a[sc.ATTEMPTS] = len(exchange.attempts)
+        a[sc.REQUEST_ID] = exchange.request_id
         if exchange.route:
             a[sc.ROUTE] = a[sc.REQUEST_MODEL] = exchange.route
         if exchange.stream:
@@ -240,74 +247,109 @@ class SpanMaker:
             a[sc.CACHE_RESULT] = exchange.cache
         if exchange.cost_usd is not None:
             a[sc.COST] = exchange.cost_usd
+        inputs = outputs = 0
+        counted = False
+        previous: Attempt | None = None
+        for attempt in exchange.attempts:
+            facts = attempt.facts
+            if facts is not None and (facts.input_tokens is not None or facts.output_tokens is not None):
+                counted = True
+                inputs += facts.input_tokens or 0
+                outputs += facts.output_tokens or 0
+            if previous is not None and previous.outcome != "ok":
+                span.add_event(sc.FAILOVER_EVENT, {
+                    sc.FROM_TARGET: previous.target, sc.TO_TARGET: attempt.target,
+                    sc.ERROR_TYPE: previous.error or "error",
+                }, self.clock.ns(attempt.started))
+            if attempt.first_chunk_at is not None:
+                since = attempt.first_chunk_at - exchange.started
+                span.add_event(sc.FIRST_CHUNK_EVENT, {sc.TIME_TO_FIRST_CHUNK: since},
+                               self.clock.ns(attempt.first_chunk_at))
+            previous = attempt
+        if counted:
+            a[sc.TOTAL_INPUT_TOKENS], a[sc.TOTAL_OUTPUT_TOKENS] = inputs, outputs
         if exchange.attempts:
             last = exchange.attempts[-1]
             a[sc.PROVIDER] = last.provider
             a[sc.TARGET] = last.target
             a[sc.FALLBACK_USED] = last.route != exchange.route
             if last.first_chunk_at is not None:
-                a[sc.TIME_TO_FIRST_CHUNK] = last.first_chunk_at - arrived
-        inputs = [t.input_tokens for t in exchange.attempts if t.input_tokens is not None]
-        outputs = [t.output_tokens for t in exchange.attempts if t.output_tokens is not None]
-        if inputs:
-            a[sc.TOTAL_INPUT_TOKENS] = sum(inputs)
-        if outputs:
-            a[sc.TOTAL_OUTPUT_TOKENS] = sum(outputs)
-        return a
-
-    def exchange_events(self, exchange: ExchangeRecord, arrived: float, clock: Clock) -> list[Event]:
-        """A `gateway.failover` event where an attempt replaced a failed one; `gateway.first_chunk` when the
-        answer's first chunk arrived (time since the request did)."""
-        events: list[Event] = []
-        previous: AttemptRecord | None = None
-        for attempt in exchange.attempts:
-            if previous is not None and previous.outcome != "ok":
-                events.append(Event(sc.FAILOVER_EVENT, {
-                    sc.FROM_TARGET: previous.target, sc.TO_TARGET: attempt.target,
-                    sc.ERROR_TYPE: previous.error or "error",
-                }, clock.ns(attempt.started)))
-            if attempt.first_chunk_at is not None:
-                events.append(Event(sc.FIRST_CHUNK_EVENT, {sc.TIME_TO_FIRST_CHUNK: attempt.first_chunk_at - arrived},
-                                    clock.ns(attempt.first_chunk_at)))
-            previous = attempt
-        return events
+                a[sc.TIME_TO_FIRST_CHUNK] = last.first_chunk_at - exchange.started
 
 
-def request_parameters(operation: str, body: Mapping[str, Any], provider_name: str) -> Attributes:
+class ServerSpanMiddleware:
+    """Pure ASGI: the request's SERVER span from its first byte to its last (health checks and /metrics are
+    not traced). The endpoint leaves its `Exchange` at `scope["state"]["exchange"]`, EntryMiddleware the
+    status at `scope["state"]["status"]`."""
+
+    def __init__(self, app: ASGIApp, tracing: Tracing) -> None:
+        self.app = app
+        self.tracing = tracing
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in UNTRACED:
+            await self.app(scope, receive, send)
+            return
+        tracing = self.tracing
+        state = tracing.begin(scope)
+        scope.setdefault("state", {})["trace"] = state  # for the observer, the access log and the live page
+        # Content capture keeps the answer as it goes out. An outer instrumentation's span ends with the
+        # answer's last message, so the gateway's attributes go on it just before. Otherwise `send` is
+        # passed on untouched.
+        capture = _Capture(send, tracing, scope, state) if (
+            tracing.content is not None and state.sampled) or not state.own else None
+        token = otel_context.attach(state.context)
+        current = CURRENT.set(state)
+        tracing.active += 1
+        failure: BaseException | None = None
+        try:
+            await self.app(scope, receive, send if capture is None else capture.send)
+        except BaseException as exc:
+            failure = exc
+            raise
+        finally:
+            tracing.active -= 1
+            CURRENT.reset(current)
+            otel_context.detach(token)
+            if capture is None:
+                tracing.finish(scope, state, failure, None)
+            elif not capture.finished:
+                capture.finish(failure)
+
+
+def request_parameters(a: Attributes, operation: str, body: Mapping[str, Any], provider_name: str) -> None:
     """The GenAI request attributes for the parameters the client set (none invented)."""
-    attributes: Attributes = {}
     for key, name, kind in sc.NUMERIC_PARAMETERS:
         value = body.get(key)
         if isinstance(value, int | float) and not isinstance(value, bool):
             if kind is int and isinstance(value, float) and not value.is_integer():
                 continue
-            attributes[name] = kind(value)
+            a[name] = kind(value)
     stop = body.get("stop")
     if isinstance(stop, str):
-        attributes[sc.STOP_SEQUENCES] = [stop]
+        a[sc.STOP_SEQUENCES] = [stop]
     elif isinstance(stop, list) and stop and all(isinstance(s, str) for s in stop):
-        attributes[sc.STOP_SEQUENCES] = list(stop)
+        a[sc.STOP_SEQUENCES] = list(stop)
     n = body.get("n")
     if isinstance(n, int) and not isinstance(n, bool) and n != 1:
-        attributes[sc.CHOICE_COUNT] = n
+        a[sc.CHOICE_COUNT] = n
     response_format = body.get("response_format")
     kind_of = response_format.get("type") if isinstance(response_format, dict) else None
     if kind_of in ("json_object", "json_schema"):
-        attributes[sc.OUTPUT_TYPE] = "json"
+        a[sc.OUTPUT_TYPE] = "json"
     elif kind_of == "text":
-        attributes[sc.OUTPUT_TYPE] = "text"
+        a[sc.OUTPUT_TYPE] = "text"
     if operation == "embeddings":
         if isinstance(body.get("encoding_format"), str):
-            attributes[sc.ENCODING_FORMATS] = [body["encoding_format"]]
+            a[sc.ENCODING_FORMATS] = [body["encoding_format"]]
         dimensions = body.get("dimensions")
         if isinstance(dimensions, int) and not isinstance(dimensions, bool):
-            attributes[sc.DIMENSION_COUNT] = dimensions
+            a[sc.DIMENSION_COUNT] = dimensions
     if provider_name == "openai" and operation == "chat":
-        attributes[sc.OPENAI_API_TYPE] = "chat_completions"
+        a[sc.OPENAI_API_TYPE] = "chat_completions"
         tier = body.get("service_tier")
         if isinstance(tier, str) and tier != "auto":
-            attributes[sc.OPENAI_REQUEST_SERVICE_TIER] = tier
-    return attributes
+            a[sc.OPENAI_REQUEST_SERVICE_TIER] = tier
 
 
 def describe(error: str) -> str:
@@ -315,3 +357,38 @@ def describe(error: str) -> str:
     if error.isdigit():
         return f"upstream answered HTTP {error}"
     return error.replace("_", " ")
+
+
+class _Capture:
+    """The answer as it goes out: its content type and up to OUTPUT_LIMIT bytes (content capture), and the
+    spans finished just before its last message (an outer instrumentation's span ends with it)."""
+
+    def __init__(self, send: Send, tracing: Tracing, scope: Scope, state: RequestState) -> None:
+        self._send = send
+        self.tracing, self.scope, self.state = tracing, scope, state
+        self.keep = tracing.content is not None and state.sampled
+        self.output = bytearray()
+        self.content_type = ""
+        self.finished = False
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.content_type = (_header(message.get("headers", ()), b"content-type") or "").lower()
+        elif message["type"] == "http.response.body":
+            if self.keep and len(self.output) < OUTPUT_LIMIT:
+                self.output.extend(message.get("body", b""))
+            if not self.state.own and not message.get("more_body", False):
+                self.finish(None)
+        await self._send(message)
+
+    def finish(self, failure: BaseException | None) -> None:
+        self.finished = True
+        self.tracing.finish(self.scope, self.state, failure,
+                            (bytes(self.output), self.content_type) if self.keep else None)
+
+
+def _header(headers: Iterable[tuple[bytes, bytes]], wanted: bytes) -> str | None:
+    for name, value in headers:
+        if name.lower() == wanted:
+            return value.decode("latin-1")
+    return None

@@ -1,6 +1,6 @@
 """`--workers N` with Prometheus: one scrape of `/metrics` shows the whole server, whichever worker takes it.
 
-Each worker has its own metrics (its own telemetry process and registry), and the kernel hands a scrape to any
+Each worker has its own metrics (its own MeterProvider and Prometheus registry), and the kernel hands a scrape to any
 one of them. So every worker publishes its exposition text once a second into a directory the parent made
 (`GATEWAY_METRICS_DIR`, one file per worker process), and the worker that is scraped answers with its own
 current text added to the other live workers' latest: the samples of one name and label set are summed
@@ -45,7 +45,7 @@ class Publisher:
         while not self.stopped.wait(PUBLISH_S):
             try:
                 text = self.scrape()
-            except Exception:  # the telemetry process restarting: next time
+            except Exception:  # a scrape that failed: next time
                 continue
             if text is not None:
                 temporary = self.path.with_suffix(".tmp")

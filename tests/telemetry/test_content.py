@@ -29,7 +29,7 @@ EMAIL = re.compile(r"[\w.]+@[\w.]+")
 
 
 def redact_emails(attribute: str, value: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
-    """The hook under test (it runs in the telemetry process): emails out, in inputs and outputs alike."""
+    """The hook under test (it runs when the spans are filled in): emails out, in inputs and outputs alike."""
     return json.loads(EMAIL.sub("<email>", json.dumps(value)))
 
 

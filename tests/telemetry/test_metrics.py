@@ -16,7 +16,6 @@ from gateway.events import Attempt, Exchange
 from gateway.telemetry import ServerSpanMiddleware, start_telemetry
 from gateway.telemetry import semconv as sc
 from gateway.telemetry.metrics import MEMO_LIMIT, AttemptSets
-from gateway.telemetry.records import AttemptRecord, attempt_record
 from tests.conftest import dead_first_route
 from tests.fakes.openai_compat import Fail, FakeOpenAI
 from tests.fakes.otlp import FakeCollector, Metric
@@ -184,11 +183,11 @@ model = "gpt-test"
   model = "x"
 """)
     telemetry = start_telemetry(config, "test")
-    assert telemetry is not None and telemetry.server_spans is not None
+    assert telemetry is not None and telemetry.tracing is not None
     app = cache_hit_app()
     app.state.observer = telemetry.observer
     try:
-        with run_server(ServerSpanMiddleware(app, telemetry.server_spans)) as server:
+        with run_server(ServerSpanMiddleware(app, telemetry.tracing)) as server:
             assert httpx.post(server.url + "/v1/chat/completions", json={}).headers["x-gateway-cache"] == "hit"
         telemetry.force_flush()
     finally:
@@ -222,7 +221,7 @@ model = "gpt-test"
   model = "x"
 """)
     telemetry = start_telemetry(config, "test")
-    assert telemetry is not None and telemetry.server_spans is not None
+    assert telemetry is not None and telemetry.tracing is not None
     observer = telemetry.observer
     leaders: list[tuple[Exchange, Attempt]] = []
 
@@ -245,7 +244,7 @@ model = "gpt-test"
 
     app = Starlette(routes=[Route("/v1/chat/completions", answer, methods=["POST"])])
     try:
-        with run_server(ServerSpanMiddleware(app, telemetry.server_spans)) as server:
+        with run_server(ServerSpanMiddleware(app, telemetry.tracing)) as server:
             for request_id in ("leader", "waiter"):
                 httpx.post(server.url + "/v1/chat/completions", json={}, headers={"x-request-id": request_id})
         telemetry.force_flush()
@@ -323,8 +322,7 @@ def test_delta_temporality_is_honoured(
 def test_remembered_attribute_sets_start_over_past_their_limit() -> None:
     """An unexpected spread (say, an upstream naming a new response model each time) costs memory only up to
     the limit, and every set stays right."""
-    record = AttemptRecord._make(attempt_record(Attempt(1, "r", "p", "openai", "m", "api.example", 443)))
-    sets = AttemptSets("chat", record, "openai")
+    sets = AttemptSets("chat", Attempt(1, "r", "p", "openai", "m", "api.example", 443), "openai")
     for i in range(MEMO_LIMIT + 5):
         made = sets.metric(f"model-{i}", sc.ERROR_TYPE, "429")
         assert made[sc.RESPONSE_MODEL] == f"model-{i}" and made[sc.ERROR_TYPE] == "429"

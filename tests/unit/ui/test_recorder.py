@@ -8,7 +8,7 @@ import tracemalloc
 from gateway.events import Attempt, Exchange
 from gateway.providers.base import Facts
 from gateway.state import Usage
-from gateway.telemetry.context import EVERY_TRACE, TraceContext
+from gateway.telemetry.context import RequestState, extract
 from gateway.ui import views
 from gateway.ui.aggregates import Window
 from gateway.ui.recorder import Recorder
@@ -110,18 +110,25 @@ def test_a_route_whose_targets_were_all_cooling_starts_on_its_fallback() -> None
         "fallback to route fallback: every target of r was cooling down")
 
 
+def traced(traceparent: bytes) -> RequestState:
+    """The state the telemetry middleware makes for a request that continues `traceparent`."""
+    from opentelemetry.sdk.trace import TracerProvider
+
+    context = extract([(b"traceparent", traceparent)])
+    span = TracerProvider(shutdown_on_exit=False).get_tracer("test").start_span("POST", context)
+    found = span.get_span_context()
+    return RequestState(span, context, context, found.trace_id, found.span_id, found.trace_flags.sampled, True)
+
+
 def test_a_traced_request_carries_its_trace_id_and_a_link() -> None:
-    context = TraceContext(EVERY_TRACE, forward_baggage=False)
-    state = context.begin(b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", None, None)
     made = exchange(attempt(1, "fake/m", "ok", status=200))
-    made.handle = state  # what telemetry's observer leaves on the exchange
+    made.handle = traced(b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")  # what telemetry leaves
     found = recorder()
     found.request_finished(made)
     detail = views.detail(found.recent[-1], "http://jaeger:16686/trace/{trace_id}")
     assert detail["trace_id"] == "0af7651916cd43dd8448eb211c80319c"
     assert detail["trace_url"] == "http://jaeger:16686/trace/0af7651916cd43dd8448eb211c80319c"
-    unsampled = context.begin(b"00-0af7651916cd43dd8448eb211c80319d-b7ad6b7169203331-00", None, None)
-    made.handle = unsampled  # not sampled: the tracing backend will not have it
+    made.handle = traced(b"00-0af7651916cd43dd8448eb211c80319d-b7ad6b7169203331-00")  # not sampled: not exported
     found.request_finished(made)
     assert found.recent[-1].trace_id is None
 
