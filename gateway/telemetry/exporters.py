@@ -1,58 +1,101 @@
-"""OpenTelemetry SDK exporters and resource, from `[telemetry]` and the standard OTEL_* environment variables.
-Environment variables win over the TOML for the OTLP settings, as operators expect:
-`OTEL_EXPORTER_OTLP_[TRACES_|METRICS_]ENDPOINT`, `_PROTOCOL`, `_HEADERS`, `_TIMEOUT`, `_COMPRESSION`,
-`OTEL_METRIC_EXPORT_INTERVAL`, `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_BSP_*`.
+"""Exporters and resource from `[telemetry]` and the standard OTEL_* environment variables, which win over the
+TOML as operators expect (`OTEL_EXPORTER_OTLP_[TRACES_|METRICS_]ENDPOINT`, `_PROTOCOL`, `_HEADERS`, `_TIMEOUT`,
+`_COMPRESSION`, `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_BSP_*`); and a collector that is down
+costs requests nothing and is said once.
+
+The exporting is the libraries': fastotel's OTLP/HTTP span processor (the SDK exporter's encoding and
+behaviour in Rust, off the GIL), or the SDK's `BatchSpanProcessor` with its OTLP exporter (gRPC, or
+`span_exporter = "sdk"`), and the SDK's OTLP metric exporter. What they do not do is say the right amount: the
+SDK logs every failed batch and retry (those loggers are turned down), fastotel logs nothing. `ExportHealth`
+counts what could not be delivered and logs the first failure of an outage and its end. fastotel exposes no
+delivery results: with it an outage is told by the metrics' exporter (same collector), spans are not counted.
 """
 
 from __future__ import annotations
 
 import logging
-import uuid
-from collections.abc import Mapping
-from typing import Any
-from urllib.parse import unquote
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import SpanProcessor
-from opentelemetry.sdk.trace.export import SpanExporter
+from opentelemetry.sdk.resources import OTELResourceDetector, Resource
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.util.re import parse_env_headers
 
 from gateway.config import TelemetryConfig
-from gateway.telemetry.export import ExportHealth, count_points
 
 log = logging.getLogger("gateway.telemetry")
-
-# The SDK logs every failed batch and every retry; ExportHealth says it once per outage instead.
-NOISY_LOGGERS = (
-    "opentelemetry.exporter.otlp.proto.http",
-    "opentelemetry.exporter.otlp.proto.grpc",
-    "opentelemetry.exporter.otlp.common",
-    "opentelemetry.sdk._shared_internal",
-)
-# The BatchSpanProcessor's sizes (OTEL_BSP_* override them; the schedule stays the SDK's 5 s). Two spans a
-# request: the queue holds several seconds of a busy gateway while a slow collector holds up an export
-# (the SDK's 2048 would be one second at 1,000 requests/s), and a batch is sent as soon as it is full
-# (the SDK wakes its worker at max_export_batch_size), not only on the schedule.
-BSP_MAX_QUEUE_SIZE = 8192
-BSP_MAX_EXPORT_BATCH_SIZE = 512
+R = TypeVar("R")
+NOISY_LOGGERS = ("opentelemetry.exporter.otlp.proto.http", "opentelemetry.exporter.otlp.proto.grpc",
+                 "opentelemetry.exporter.otlp.common", "opentelemetry.sdk._shared_internal")
+# Span batches (OTEL_BSP_* override them): two spans a request, so the queue holds seconds of a busy gateway
+# while a slow collector holds up an export (the SDK's 2048 is one second at 1,000 requests/s).
+BSP_SIZES = {"max_queue_size": 8192, "max_export_batch_size": 512}
 
 
-def make_resource(tc: TelemetryConfig, version: str, env: Mapping[str, str]) -> Resource:
-    """service.name and friends: the config, then OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME over it."""
-    attributes: dict[str, str] = {
-        "service.name": tc.service_name,
-        "service.version": version,
-        "service.instance.id": uuid.uuid4().hex,  # tells --workers processes apart
-        **tc.resource_attributes,
-    }
-    for item in env.get("OTEL_RESOURCE_ATTRIBUTES", "").split(","):
-        key, sep, value = item.partition("=")
-        if sep and key.strip():
-            attributes[key.strip()] = unquote(value.strip())
-    if env.get("OTEL_SERVICE_NAME"):
-        attributes["service.name"] = env["OTEL_SERVICE_NAME"]
-    return Resource.create(attributes)
+class ExportHealth:
+    """Whether a signal's exporter gets through, and how much it dropped. Thread-safe."""
+
+    def __init__(self, signal: str, destination: str) -> None:
+        self.signal, self.destination = signal, destination
+        self.dropped = self.exported = 0
+        self.failing = False
+        self._lock = threading.Lock()
+
+    def watch(self, count: int, export: Callable[..., R], *args: Any, **kwargs: Any) -> R | None:
+        """One export of `count` items: its result (None when it raised), noted."""
+        try:
+            result = export(*args, **kwargs)
+        except Exception as exc:
+            self.failed(count, type(exc).__name__)
+            return None
+        if getattr(result, "name", "") == "SUCCESS":  # both SDK result enums
+            self.succeeded(count)
+        else:
+            self.failed(count)
+        return result
+
+    def succeeded(self, count: int) -> None:
+        with self._lock:
+            self.exported += count
+            if not self.failing:
+                return
+            self.failing = False
+        log.info("telemetry: %s export to %s works again (%d items dropped so far)", self.signal,
+                 self.destination, self.dropped)
+
+    def failed(self, count: int, reason: str = "") -> None:
+        with self._lock:
+            self.dropped += count
+            if self.failing:
+                return
+            self.failing = True
+        log.warning("telemetry: cannot export %s to %s%s; requests are not affected, the data is dropped and "
+                    "counted (logged once until it works again)", self.signal, self.destination,
+                    f" ({reason})" if reason else "")
+
+
+class GuardedSpanExporter(SpanExporter):
+    def __init__(self, inner: SpanExporter, health: ExportHealth) -> None:
+        self.inner, self.health = inner, health
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return self.health.watch(len(spans), self.inner.export, spans) or SpanExportResult.FAILURE
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+
+def make_resource(tc: TelemetryConfig, version: str) -> Resource:
+    """service.name and friends from the config; OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME over them. The
+    SDK gives each process its own `service.instance.id` (--workers processes apart)."""
+    own = Resource.create({"service.name": tc.service_name, "service.version": version, **tc.resource_attributes})
+    return own.merge(OTELResourceDetector().detect())
 
 
 def _env(env: Mapping[str, str], signal: str, name: str) -> str | None:
@@ -74,87 +117,75 @@ def otlp_destination(tc: TelemetryConfig, env: Mapping[str, str], signal: str) -
     if specific:
         return specific
     base = env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or tc.otlp_endpoint
-    if otlp_protocol(tc, env, signal) == "grpc":
-        return base
-    return base.rstrip("/") + f"/v1/{signal}"
+    return base if otlp_protocol(tc, env, signal) == "grpc" else base.rstrip("/") + f"/v1/{signal}"
 
 
-def otlp_headers(tc: TelemetryConfig, env: Mapping[str, str], signal: str) -> dict[str, str]:
+def _options(tc: TelemetryConfig, env: Mapping[str, str], signal: str) -> dict[str, Any]:
     headers = dict(tc.otlp_headers)
     for name in ("OTEL_EXPORTER_OTLP_HEADERS", f"OTEL_EXPORTER_OTLP_{signal.upper()}_HEADERS"):
         if env.get(name):
             headers.update(parse_env_headers(env[name], liberal=True))
-    return headers
+    # None lets the SDK read the environment variable (it knows its units and spellings)
+    return {"endpoint": otlp_destination(tc, env, signal), "headers": headers,
+            "timeout": None if _env(env, signal, "TIMEOUT") else tc.otlp_timeout_s}
 
 
-def _exporter_options(tc: TelemetryConfig, env: Mapping[str, str], signal: str) -> dict[str, Any]:
-    # None lets the SDK read the environment variable (it knows its units and spellings).
-    return {
-        "endpoint": otlp_destination(tc, env, signal),
-        "headers": otlp_headers(tc, env, signal),
-        "timeout": None if _env(env, signal, "TIMEOUT") else tc.otlp_timeout_s,
-    }
+def _gzip(tc: TelemetryConfig, env: Mapping[str, str], signal: str) -> bool:
+    return tc.otlp_compression == "gzip" and not _env(env, signal, "COMPRESSION")
 
 
 def batch_options(env: Mapping[str, str]) -> dict[str, Any]:
-    """BatchSpanProcessor sizes: ours, unless an OTEL_BSP_* size is set; then the SDK reads both (ours
-    could contradict it: the batch may not exceed the queue)."""
-    if env.get("OTEL_BSP_MAX_QUEUE_SIZE") or env.get("OTEL_BSP_MAX_EXPORT_BATCH_SIZE"):
-        return {}
-    return {"max_queue_size": BSP_MAX_QUEUE_SIZE, "max_export_batch_size": BSP_MAX_EXPORT_BATCH_SIZE}
+    """Our batch sizes, unless an OTEL_BSP_* size is set: then the SDK reads both (ours could contradict it)."""
+    return {} if env.get("OTEL_BSP_MAX_QUEUE_SIZE") or env.get("OTEL_BSP_MAX_EXPORT_BATCH_SIZE") else dict(BSP_SIZES)
 
 
-def span_exporter(tc: TelemetryConfig, env: Mapping[str, str]) -> SpanExporter:
-    """The SDK's own OTLP span exporter, http/protobuf or gRPC."""
-    options = _exporter_options(tc, env, "traces")
-    gzip = tc.otlp_compression == "gzip" and not _env(env, "traces", "COMPRESSION")
-    if otlp_protocol(tc, env, "traces") == "grpc":
+def span_processor(tc: TelemetryConfig, env: Mapping[str, str], health: ExportHealth) -> SpanProcessor:
+    """fastotel's for OTLP/HTTP when `span_exporter = "fastotel"` (the default) and it imports; else the SDK's
+    `BatchSpanProcessor` with its OTLP exporter (http/protobuf or gRPC)."""
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    options, gzip, grpc = _options(tc, env, "traces"), _gzip(tc, env, "traces"), otlp_protocol(tc, env, "traces")
+    if tc.span_exporter == "fastotel" and grpc != "grpc":
+        try:
+            from fastotel import OTLPSpanProcessor
+        except ImportError:
+            log.warning("telemetry: fastotel is not available here; spans go through the SDK's OTLP exporter")
+        else:
+            sizes = batch_options(env)
+            processor: SpanProcessor = OTLPSpanProcessor(
+                **options, compression="gzip" if gzip else None, export_timeout_millis=5000,
+                max_queue_size=sizes.get("max_queue_size"), max_export_batch_size=sizes.get("max_export_batch_size"))
+            return processor
+    exporter: SpanExporter
+    if grpc == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
 
-        return GrpcSpanExporter(compression=_grpc_compression(gzip), **options)
-    from opentelemetry.exporter.otlp.proto.http import Compression
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        exporter = GrpcSpanExporter(compression=_grpc_compression(gzip), **options)
+    else:
+        from opentelemetry.exporter.otlp.proto.http import Compression
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-    return OTLPSpanExporter(compression=Compression.Gzip if gzip else None, **options)
-
-
-def native_span_processor(tc: TelemetryConfig, env: Mapping[str, str]) -> SpanProcessor | None:
-    """fastotel's OTLP/HTTP span processor when `span_exporter = "fastotel"` (the default) and the protocol is
-    http/protobuf; None for the SDK's exporter (gRPC, `"sdk"`, or fastotel not importable on this platform)."""
-    if tc.span_exporter != "fastotel" or otlp_protocol(tc, env, "traces") != "http/protobuf":
-        return None
-    try:
-        from fastotel import OTLPSpanProcessor
-    except ImportError:
-        log.warning("telemetry: fastotel is not available here; spans go through the SDK's OTLP exporter")
-        return None
-    options = _exporter_options(tc, env, "traces")
-    gzip = tc.otlp_compression == "gzip" and not _env(env, "traces", "COMPRESSION")
-    sizes = batch_options(env)
-    processor: SpanProcessor = OTLPSpanProcessor(
-        endpoint=options["endpoint"], headers=options["headers"], timeout=options["timeout"],
-        compression="gzip" if gzip else None, export_timeout_millis=5000,
-        max_queue_size=sizes.get("max_queue_size"), max_export_batch_size=sizes.get("max_export_batch_size"),
-    )
-    return processor
+        exporter = OTLPSpanExporter(compression=Compression.Gzip if gzip else None, **options)
+    return BatchSpanProcessor(GuardedSpanExporter(exporter, health), **batch_options(env))
 
 
 def metric_exporter(tc: TelemetryConfig, env: Mapping[str, str], health: ExportHealth) -> MetricExporter:
-    """The SDK's OTLP metric exporter (http/protobuf or gRPC), its results told to `health`: a subclass, so
-    that the temporality and aggregation it takes from the environment stay its own."""
-    options = _exporter_options(tc, env, "metrics")
-    gzip = tc.otlp_compression == "gzip" and not _env(env, "metrics", "COMPRESSION")
-    if otlp_protocol(tc, env, "metrics") == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcMetricExporter
+    """The SDK's OTLP metric exporter, its results told to `health`: a subclass, so that the temporality and
+    aggregation it takes from the environment stay its own."""
+    options, gzip = _options(tc, env, "metrics"), _gzip(tc, env, "metrics")
 
-        class GuardedGrpc(GrpcMetricExporter):
+    def export(data: MetricsData, send: Callable[..., MetricExportResult], *args: Any) -> MetricExportResult:
+        points = sum(len(m.data.data_points) for r in data.resource_metrics for s in r.scope_metrics
+                     for m in s.metrics)
+        return health.watch(points, send, data, *args) or MetricExportResult.FAILURE
+
+    if otlp_protocol(tc, env, "metrics") == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as Grpc
+
+        class GuardedGrpc(Grpc):
             def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000,
                        **kwargs: Any) -> MetricExportResult:
-                try:
-                    return health.watch(count_points(metrics_data), super().export, metrics_data, timeout_millis,
-                                        **kwargs)
-                except Exception:
-                    return MetricExportResult.FAILURE
+                return export(metrics_data, super().export, timeout_millis)
 
         return GuardedGrpc(compression=_grpc_compression(gzip), **options)
     from opentelemetry.exporter.otlp.proto.http import Compression
@@ -163,11 +194,7 @@ def metric_exporter(tc: TelemetryConfig, env: Mapping[str, str], health: ExportH
     class GuardedHttp(OTLPMetricExporter):
         def export(self, metrics_data: MetricsData, timeout_millis: float | None = None,
                    **kwargs: Any) -> MetricExportResult:
-            try:
-                return health.watch(count_points(metrics_data), super().export, metrics_data, timeout_millis,
-                                    **kwargs)
-            except Exception:
-                return MetricExportResult.FAILURE
+            return export(metrics_data, super().export, timeout_millis)
 
     return GuardedHttp(compression=Compression.Gzip if gzip else None, **options)
 

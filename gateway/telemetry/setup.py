@@ -5,14 +5,11 @@
     ServerSpanMiddleware(app, telemetry.tracing)        # when telemetry.tracing is not None
     await telemetry.shutdown()                          # flushes; bounded, even with the collector down
 
-Spans and metrics are made in the serving process by the OpenTelemetry SDK: a `TracerProvider` with fastotel's
-OTLP/HTTP span processor (the SDK's `BatchSpanProcessor` for gRPC, `span_exporter = "sdk"`, or where fastotel
-is not installed), a `MeterProvider` with the OTLP and Prometheus readers. They become the process's global
-providers unless some were set before (by `opentelemetry-instrument`, say): then the gateway uses those, and
-their exporters and resource. The standard environment variables work as the SDK defines them:
-`OTEL_SDK_DISABLED`, `OTEL_TRACES_EXPORTER`, `OTEL_METRICS_EXPORTER`, `OTEL_PROPAGATORS`, `OTEL_TRACES_SAMPLER`,
-the `OTEL_EXPORTER_OTLP_*` family, `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_BSP_*`,
-`OTEL_METRIC_EXPORT_INTERVAL`.
+A `TracerProvider` (exporters.py: fastotel's span processor or the SDK's) and a `MeterProvider` (the OTLP and
+Prometheus readers) become the process's global providers unless some were set before (by
+`opentelemetry-instrument`, say): then the gateway records into those, with their exporters and resource.
+`OTEL_SDK_DISABLED`, `OTEL_TRACES_EXPORTER`, `OTEL_METRICS_EXPORTER`, `OTEL_TRACES_SAMPLER` and
+`OTEL_METRIC_EXPORT_INTERVAL` work as the SDK defines them; `OTEL_PROPAGATORS` through context.py.
 """
 
 from __future__ import annotations
@@ -40,15 +37,13 @@ from gateway.telemetry import semconv as sc
 from gateway.telemetry import workers
 from gateway.telemetry.console import ConsoleLineExporter
 from gateway.telemetry.content import ContentCapture, capture_enabled, load_redactor
-from gateway.telemetry.export import ExportHealth, GuardedSpanExporter
 from gateway.telemetry.exporters import (
     NOISY_LOGGERS,
-    batch_options,
+    ExportHealth,
     make_resource,
     metric_exporter,
-    native_span_processor,
     otlp_destination,
-    span_exporter,
+    span_processor,
 )
 from gateway.telemetry.metrics import MetricRecorder
 from gateway.telemetry.observer import TelemetryObserver
@@ -56,26 +51,25 @@ from gateway.telemetry.spans import Tracing
 
 SHUTDOWN_TIMEOUT_S = 5.0
 log = logging.getLogger("gateway.telemetry")
-# Providers this module made: a second app in the same process (tests, a reload) makes its own rather than
-# take the first one's as the user's.
+# Providers made here: a second app in the same process (tests) makes its own rather than take the first's.
 _OURS: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
-def _exporters(env: Mapping[str, str], name: str) -> set[str] | None:
-    """OTEL_TRACES_EXPORTER / OTEL_METRICS_EXPORTER as a set of names, None when not set."""
+def _kinds(env: Mapping[str, str], name: str, default: set[str]) -> set[str]:
+    """OTEL_TRACES_EXPORTER / OTEL_METRICS_EXPORTER as a set of exporter names, else `default`."""
     value = env.get(name, "").strip()
-    return {part.strip().lower() for part in value.split(",") if part.strip()} if value else None
+    return ({part.strip().lower() for part in value.split(",")} if value else default) - {"none", ""}
 
 
 class Telemetry:
     """Everything telemetry built for one app; `app.py` wires it in."""
 
     def __init__(self, tc: TelemetryConfig, version: str, env: Mapping[str, str], secrets: list[str]) -> None:
-        for name in NOISY_LOGGERS:
+        for name in NOISY_LOGGERS:  # ExportHealth says an outage once instead
             logging.getLogger(name).setLevel(logging.CRITICAL)
         self.health: list[ExportHealth] = []
-        self.owned: list[Any] = []  # the providers made here: flushed and shut down with the app
-        self.external: list[Any] = []  # the user's providers the gateway records into: flushed, not shut down
+        self.owned: list[Any] = []  # providers made here: flushed and shut down with the app
+        self.external: list[Any] = []  # the user's providers the gateway records into: flushed only
         self.registry: Any = None  # Prometheus, when /metrics is served
         names = dict(tc.provider_names)
 
@@ -83,22 +77,18 @@ class Telemetry:
             """gen_ai.provider.name: the configured override, else the well-known value for the type."""
             return names.get(provider) or sc.PROVIDER_NAMES.get(provider_type, provider_type)
 
-        resource = make_resource(tc, version, env)
-        traces = _exporters(env, "OTEL_TRACES_EXPORTER")
-        span_kinds: set[str] = traces - {"none"} if traces is not None else (
-            {str(tc.exporter)} - {"none"} if tc.traces else set())
+        resource = make_resource(tc, version)
         self.tracing: Tracing | None = None
-        tracer_provider = self._tracer_provider(tc, env, resource, span_kinds)
+        tracer_provider = self._tracer_provider(
+            tc, env, resource, _kinds(env, "OTEL_TRACES_EXPORTER", {str(tc.exporter)} if tc.traces else set()))
         if tracer_provider is not None:
             capture = capture_enabled(tc.capture_content, env)
             redactor = load_redactor(tc.redact) if tc.redact and capture else None
             content = ContentCapture(tc.content_max_chars, redactor, secrets) if capture else None
             tracer = tracer_provider.get_tracer(sc.SCOPE, version, schema_url=sc.SCHEMA_URL)
             self.tracing = Tracing(tracer, provider_name, content, secrets, tc.propagate_baggage)
-
-        wanted = _exporters(env, "OTEL_METRICS_EXPORTER")
-        metric_kinds = wanted - {"none"} if wanted is not None else (
-            {"otlp"} if tc.exporter == "otlp" and tc.otlp_metrics else set())
+        metric_kinds = _kinds(env, "OTEL_METRICS_EXPORTER", {"otlp"} if tc.exporter == "otlp" and tc.otlp_metrics
+                              else set())
         self.prometheus = tc.prometheus or "prometheus" in metric_kinds
         meter_provider = self._meter_provider(tc, env, resource, metric_kinds)
         self.recorder: MetricRecorder | None = None
@@ -106,21 +96,26 @@ class Telemetry:
             meter = meter_provider.get_meter(sc.SCOPE, version, schema_url=sc.SCHEMA_URL)
             self.recorder = MetricRecorder(meter, sc.Instruments.create(meter, sc.semconv_latest(env)), provider_name)
         self.observer = TelemetryObserver(self.tracing, self.recorder)
-        # --workers N: every worker's metrics in one scrape (gateway/telemetry/workers.py)
+        # --workers N: every worker's metrics in one scrape (workers.py)
         self.workers_dir = os.environ.get(workers.DIR_ENV) if self.prometheus else None
         self.publisher = workers.Publisher(self.workers_dir, self._exposition) if self.workers_dir else None
 
-    # -- providers --------------------------------------------------------------------------------------
-
-    def _tracer_provider(self, tc: TelemetryConfig, env: Mapping[str, str], resource: Any,
-                         kinds: set[str]) -> Any:
-        """The global TracerProvider someone else set, else ours (registered as the global if none is)."""
+    def _tracer_provider(self, tc: TelemetryConfig, env: Mapping[str, str], resource: Any, kinds: set[str]) -> Any:
         current = trace.get_tracer_provider()
         if not isinstance(current, trace.ProxyTracerProvider) and current not in _OURS:
             log.info("telemetry: spans go to the TracerProvider already set in this process")
             self.external.append(current)
             return current
-        processors = [p for p in (self._span_processor(tc, env, kind) for kind in sorted(kinds)) if p is not None]
+        processors: list[SpanProcessor] = []
+        for kind in sorted(kinds):
+            if kind == "otlp":
+                self.health.append(ExportHealth("spans", otlp_destination(tc, env, "traces")))
+                processors.append(span_processor(tc, env, self.health[-1]))
+            elif kind == "console":  # the TOML's: a line a request; OTEL_TRACES_EXPORTER=console: the SDK's JSON
+                console = ConsoleLineExporter() if tc.exporter == "console" else ConsoleSpanExporter()
+                processors.append(BatchSpanProcessor(console, schedule_delay_millis=200))
+            else:
+                log.warning("telemetry: span exporter %r is unknown here (otlp, console, none); ignored", kind)
         if not processors:
             return None
         sampler = None  # the SDK's: OTEL_TRACES_SAMPLER, else parent-based always-on
@@ -134,24 +129,8 @@ class Telemetry:
             trace.set_tracer_provider(provider)
         return provider
 
-    def _span_processor(self, tc: TelemetryConfig, env: Mapping[str, str], kind: str) -> SpanProcessor | None:
-        if kind == "otlp":
-            health = ExportHealth("spans", otlp_destination(tc, env, "traces"))
-            self.health.append(health)
-            native = native_span_processor(tc, env)
-            if native is not None:
-                return native
-            return BatchSpanProcessor(GuardedSpanExporter(span_exporter(tc, env), health), **batch_options(env))
-        if kind == "console":  # the TOML's: a line a request; OTEL_TRACES_EXPORTER=console: the SDK's JSON
-            exporter = ConsoleLineExporter() if tc.exporter == "console" else ConsoleSpanExporter()
-            return BatchSpanProcessor(exporter, schedule_delay_millis=200)
-        log.warning("telemetry: span exporter %r is not one the gateway knows (otlp, console, none); ignored", kind)
-        return None
-
-    def _meter_provider(self, tc: TelemetryConfig, env: Mapping[str, str], resource: Any,
-                        kinds: set[str]) -> Any:
-        """The global MeterProvider someone else set, else ours (registered as the global if none is). With
-        Prometheus the gateway's own: /metrics reads its reader."""
+    def _meter_provider(self, tc: TelemetryConfig, env: Mapping[str, str], resource: Any, kinds: set[str]) -> Any:
+        """With Prometheus always the gateway's own: /metrics reads its reader."""
         current = metrics.get_meter_provider()
         if isinstance(current, MeterProvider) and current not in _OURS and not self.prometheus:
             log.info("telemetry: metrics go to the MeterProvider already set in this process")
@@ -159,10 +138,9 @@ class Telemetry:
             return current
         readers: list[MetricReader] = []
         if "otlp" in kinds:
-            health = ExportHealth("metrics", otlp_destination(tc, env, "metrics"))
-            self.health.append(health)
+            self.health.append(ExportHealth("metrics", otlp_destination(tc, env, "metrics")))
             interval = None if env.get("OTEL_METRIC_EXPORT_INTERVAL") else tc.metric_export_interval_ms
-            readers.append(PeriodicExportingMetricReader(metric_exporter(tc, env, health), interval))
+            readers.append(PeriodicExportingMetricReader(metric_exporter(tc, env, self.health[-1]), interval))
         if "console" in kinds:
             readers.append(PeriodicExportingMetricReader(ConsoleMetricExporter()))
         if self.prometheus:
@@ -186,8 +164,6 @@ class Telemetry:
         _OURS.add(provider)
         self.owned.append(provider)
 
-    # -- what the app and tests use ---------------------------------------------------------------------
-
     @property
     def metrics(self) -> bool:
         return self.recorder is not None
@@ -198,11 +174,9 @@ class Telemetry:
         return sum(h.dropped for h in self.health)
 
     def _exposition(self) -> bytes | None:
-        if self.registry is None:
-            return None
         from prometheus_client import generate_latest
 
-        return generate_latest(self.registry)
+        return None if self.registry is None else generate_latest(self.registry)
 
     async def metrics_endpoint(self, request: Request) -> Response:
         from prometheus_client import CONTENT_TYPE_LATEST
@@ -213,16 +187,13 @@ class Telemetry:
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     def force_flush(self, timeout_s: float = 10.0) -> bool:
-        """Export everything answered so far (blocking; for tests and the benchmark). Spans are ended just
-        after a request's last byte went out, so this first waits (a little) for those."""
+        """Export everything answered so far (blocking; for tests and the benchmark). Spans end just after a
+        request's last byte went out, so this first waits (a little) for those."""
         deadline = time.monotonic() + min(timeout_s, 2.0)
         while self.tracing is not None and self.tracing.active and time.monotonic() < deadline:
             time.sleep(0.005)
-        ok = True
-        for provider in self.owned + self.external:
-            flush = getattr(provider, "force_flush", None)
-            ok = bool(flush(int(timeout_s * 1000))) and ok if flush is not None else ok
-        return ok
+        flushes = [getattr(p, "force_flush", None) for p in self.owned + self.external]
+        return all([flush(int(timeout_s * 1000)) for flush in flushes if flush is not None])
 
     async def shutdown(self, timeout_s: float = SHUTDOWN_TIMEOUT_S) -> None:
         """Flush and stop, off the event loop; bounded even with the collector down."""
@@ -236,16 +207,12 @@ class Telemetry:
         def run() -> None:
             for provider in self.owned:
                 try:
-                    if isinstance(provider, MeterProvider):
-                        provider.shutdown(timeout_millis=200 if failing else timeout_s * 1000)
-                    else:
-                        provider.shutdown()
+                    provider.shutdown()
                 except Exception:
                     log.exception("telemetry: shutdown failed")
             for provider in self.external:
-                flush = getattr(provider, "force_flush", None)
-                if flush is not None:
-                    flush(int(timeout_s * 1000))
+                if hasattr(provider, "force_flush"):
+                    provider.force_flush(int(timeout_s * 1000))
 
         worker = threading.Thread(target=run, name="telemetry-shutdown", daemon=True)
         worker.start()
@@ -256,9 +223,7 @@ class Telemetry:
             log.info("telemetry: %d spans/metric points could not be exported in this run", self.dropped)
 
 
-def start_telemetry(
-    config: GatewayConfig, version: str, env: Mapping[str, str] | None = None
-) -> Telemetry | None:
+def start_telemetry(config: GatewayConfig, version: str, env: Mapping[str, str] | None = None) -> Telemetry | None:
     """Telemetry for `config`, or None when it is off (nothing to export, or OTEL_SDK_DISABLED)."""
     tc = config.telemetry
     environment = os.environ if env is None else env
@@ -271,6 +236,4 @@ def start_telemetry(
         except ValueError as exc:
             raise ConfigError(config.source or "<config>", [f"telemetry.redact: {exc}"]) from None
     telemetry = Telemetry(tc, version, environment, list(config.secrets()))
-    if telemetry.tracing is None and telemetry.recorder is None:
-        return None
-    return telemetry
+    return None if telemetry.tracing is None and telemetry.recorder is None else telemetry

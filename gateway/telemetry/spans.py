@@ -12,9 +12,8 @@ instrumented in the process (an HTTP client, a logging bridge) sees it; when an 
 already made a SERVER span for the request (`opentelemetry-instrument`), the gateway's attributes go on
 that one instead and no second is made. An attempt's CLIENT span starts before its upstream call (its
 context is in the call's `traceparent`). Attributes are set, and the spans ended, once the answer's last
-byte went out: the facts are complete then, and a span is built in one go. Only the SERVER span carries no
-`gen_ai.operation.name` and no `gen_ai.usage.*`: a backend that counts LLM calls (Phoenix does) counts
-each CLIENT span once.
+byte went out: the facts are complete then, and a span is built in one go. The GenAI attributes (operation,
+model, usage, content) are the CLIENT spans' only: a backend that counts LLM calls (Phoenix) counts each once.
 """
 
 from __future__ import annotations
@@ -114,7 +113,7 @@ class Tracing:
                 previous = attempt
         span = state.span
         if span.is_recording():
-            self.server_span(span, scope, facts, exchange, state, failure, {**inputs, **outputs})
+            self.server_span(span, scope, facts, exchange, state, failure)
         if state.own:
             span.end(now)
 
@@ -182,7 +181,7 @@ class Tracing:
     # -- SERVER: the client's request -------------------------------------------------------------------
 
     def server_span(self, span: Span, scope: Scope, facts: Mapping[str, Any], exchange: Exchange | None,
-                    state: RequestState, failure: BaseException | None, content: Mapping[str, str]) -> None:
+                    state: RequestState, failure: BaseException | None) -> None:
         method = scope["method"] if scope["method"] in KNOWN_METHODS else "_OTHER"
         route = getattr(scope.get("route"), "path", None)
         status = facts.get("status") or (500 if failure else 0)
@@ -214,7 +213,6 @@ class Tracing:
             if state.link is not None:
                 a[sc.COALESCED] = True
                 span.add_link(state.link, {sc.COALESCED: True})
-        a.update(content)
         error = type(failure).__qualname__ if failure is not None else None
         if error is None and status >= 500:
             error = str(status)
@@ -232,13 +230,14 @@ class Tracing:
         span.set_attributes(a)
 
     def exchange_attributes(self, a: Attributes, span: Span, exchange: Exchange) -> None:
-        """What the SERVER span says about the client's request (OTEL.md §1.3): the gateway's facts and the
-        model asked for; the request's token totals are `gateway.usage.*`. A `gateway.failover` event where an
-        attempt replaced a failed one; `gateway.first_chunk` when the answer's first chunk arrived."""
+        """What the SERVER span says about the client's request: the gateway's facts (the model asked for is
+        `gateway.route`, the token totals `gateway.usage.*`). No `gen_ai.request.model`, usage or content: with
+        them Phoenix takes the SERVER span for one more LLM call (and with usage, counts its tokens twice).
+        Events: `gateway.failover` where an attempt replaced a failed one, `gateway.first_chunk`."""
         a[sc.ATTEMPTS] = len(exchange.attempts)
         a[sc.REQUEST_ID] = exchange.request_id
         if exchange.route:
-            a[sc.ROUTE] = a[sc.REQUEST_MODEL] = exchange.route
+            a[sc.ROUTE] = exchange.route
         if exchange.stream:
             a[sc.REQUEST_STREAM] = True
         if exchange.key_name:

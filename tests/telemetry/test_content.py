@@ -77,9 +77,8 @@ def test_content_is_captured_in_the_conventions_shape(
     [call] = output["parts"]
     assert call["type"] == "tool_call" and call["name"] == "get_weather" and call["arguments"] == {"city": "Paris"}
     assert call["id"].startswith("call_fake_")
-    # The SERVER span carries the same content (what the client sent and got).
-    for name in ("gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.tool.definitions"):
-        assert server.attributes[name] == client.attributes[name]
+    # The SERVER span carries none: with it, Phoenix would take it for one more LLM call.
+    assert not [name for name in server.attributes if name.startswith("gen_ai.") and name != "gen_ai.request.stream"]
 
     list(sdk(gateway).chat.completions.create(
         model="gpt-test", stream=True,

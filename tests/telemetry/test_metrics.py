@@ -195,7 +195,7 @@ model = "gpt-test"
     [span] = collector.spans()
     assert span.kind == "SERVER"
     assert span.attributes["gateway.cache.result"] == "hit" and span.attributes["gateway.attempts"] == 0
-    assert span.attributes["gen_ai.request.model"] == "gpt-test"
+    assert span.attributes["gateway.route"] == "gpt-test" and "gen_ai.request.model" not in span.attributes
     lookups = collector.metric("gateway.cache.lookups")
     assert [(p.attributes, p.value) for p in lookups.points] == [
         ({"gateway.cache.result": "hit", "gateway.route": "gpt-test"}, 1)]
