@@ -34,7 +34,6 @@ from starlette.responses import Response
 
 from gateway.config import ConfigError, GatewayConfig, TelemetryConfig
 from gateway.telemetry import semconv as sc
-from gateway.telemetry import workers
 from gateway.telemetry.console import ConsoleLineExporter
 from gateway.telemetry.content import ContentCapture, capture_enabled, load_redactor
 from gateway.telemetry.exporters import (
@@ -96,9 +95,13 @@ class Telemetry:
             meter = meter_provider.get_meter(sc.SCOPE, version, schema_url=sc.SCHEMA_URL)
             self.recorder = MetricRecorder(meter, sc.Instruments.create(meter, sc.semconv_latest(env)), provider_name)
         self.observer = TelemetryObserver(self.tracing, self.recorder)
-        # --workers N: every worker's metrics in one scrape (workers.py)
-        self.workers_dir = os.environ.get(workers.DIR_ENV) if self.prometheus else None
-        self.publisher = workers.Publisher(self.workers_dir, self._exposition) if self.workers_dir else None
+        # --workers N: every worker's metrics in one scrape (workers.py; it imports prometheus_client)
+        self.workers_dir = os.environ.get("GATEWAY_METRICS_DIR") if self.prometheus else None
+        self.publisher: Any = None
+        if self.workers_dir:
+            from gateway.telemetry import workers
+
+            self.publisher = workers.Publisher(self.workers_dir, self._exposition)
 
     def _tracer_provider(self, tc: TelemetryConfig, env: Mapping[str, str], resource: Any, kinds: set[str]) -> Any:
         current = trace.get_tracer_provider()
@@ -183,6 +186,8 @@ class Telemetry:
 
         body = await asyncio.to_thread(self._exposition) or b""
         if self.workers_dir:
+            from gateway.telemetry import workers
+
             body = await asyncio.to_thread(workers.merged, body, self.workers_dir)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
