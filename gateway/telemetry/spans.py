@@ -75,7 +75,8 @@ class Tracing:
             span, context, own = current, otel_context.get_current(), False
         else:
             context = extract(scope["headers"])
-            span = self.tracer.start_span(scope["method"], context, SpanKind.SERVER)
+            span = self.tracer.start_span(scope["method"], context, SpanKind.SERVER,
+                                          start_time=self.clock.ns(time.monotonic()))
             own = True
         context = trace.set_span_in_context(span, context)
         found = span.get_span_context()
@@ -93,7 +94,7 @@ class Tracing:
         """Fill in and end the request's spans (after its last byte)."""
         facts = scope.get("state") or _NOTHING
         exchange: Exchange | None = facts.get("exchange")
-        now = time.time_ns()
+        now = self.clock.ns(time.monotonic())  # one clock for all of a trace's times
         inputs: Mapping[str, str] = {}
         outputs: Mapping[str, str] = {}
         if self.content is not None and exchange is not None and state.sampled:
