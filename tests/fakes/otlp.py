@@ -121,7 +121,8 @@ class FakeCollector:
         self.raw: list[bytes] = []
         self.headers: list[dict[str, str]] = []
         self._spans: list[Span] = []
-        self._metrics: dict[str, Metric] = {}
+        self._metrics: dict[str, Metric] = {}  # the latest export of each metric
+        self.metric_history: list[Metric] = []  # every export of every metric, in arrival order
         self._lock = threading.Lock()
         self.app = Starlette(routes=[
             Route("/v1/traces", self._http_traces, methods=["POST"]),
@@ -148,6 +149,7 @@ class FakeCollector:
         with self._lock:
             self._spans.clear()
             self._metrics.clear()
+            self.metric_history.clear()
             self.raw.clear()
             self.headers.clear()
 
@@ -199,6 +201,7 @@ class FakeCollector:
                                            sm.scope.name, sm.schema_url, resource)
         with self._lock:
             self._metrics.update(found)
+            self.metric_history.extend(found.values())
 
     # -- OTLP/HTTP -----------------------------------------------------------------------------------
 

@@ -12,7 +12,8 @@ import httpx
 
 from gateway.telemetry import workers
 from tests.e2e.test_operations import by_worker, config_text
-from tests.support import serve
+from tests.fakes.otlp import FakeCollector
+from tests.support import RunningServer, serve
 
 USER = [{"role": "user", "content": "Hello"}]
 
@@ -66,3 +67,31 @@ def test_the_merge_sums_live_workers_and_skips_gone_ones(tmp_path: Path) -> None
     alone = tmp_path / "alone"
     alone.mkdir()
     assert workers.merged(b"unchanged", str(alone)) == b"unchanged"  # one worker: its text as it is
+
+
+def test_otlp_pushes_from_each_worker_carry_their_own_instance_id(
+    tmp_path: Path, collector: FakeCollector, collector_server: RunningServer
+) -> None:
+    """`--workers 2` with OTLP: each worker exports its own spans and metrics, told apart by
+    `service.instance.id`; together they account for every request."""
+    path = tmp_path / "gateway.toml"
+    path.write_text(config_text(["chat"], extra='[telemetry]\nexporter = "otlp"\nmetric_export_interval_ms = 200\n'
+                                                f'otlp_endpoint = "{collector_server.url}"'))
+    with serve("--config", str(path), "--workers", "2", cwd=tmp_path) as (_, url):
+        assert len(by_worker(url)) == 2
+        for _ in range(20):
+            with httpx.Client(timeout=10) as http:  # a new connection each: the kernel spreads them
+                assert http.post(url + "/v1/chat/completions", json={"model": "chat", "messages": USER}).is_success
+        deadline = time.monotonic() + 15
+        while len(collector.spans("SERVER")) < 20 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)  # a metric export from each worker after the last request
+    servers = [s for s in collector.spans("SERVER") if s.attributes.get("http.route") == "/v1/chat/completions"]
+    assert len(servers) == 20
+    instances = {s.resource["service.instance.id"] for s in servers}
+    assert len(instances) == 2, instances  # both workers served, each under its own id
+    latest: dict[str, float] = {}  # cumulative counters: the last push of each worker holds its total
+    for metric in (m for m in collector.metric_history if m.name == "gateway.requests"):
+        instance = metric.resource["service.instance.id"]
+        latest[instance] = max(latest.get(instance, 0), sum(p.value or 0 for p in metric.points))
+    assert set(latest) == instances and sum(latest.values()) == 20
