@@ -18,6 +18,9 @@ from procs import Child, free_port, pin_prefix, wait_port
 
 JSON_PATH = "/v1/chat/completions"
 STREAM_PATH = "/stream/v1/chat/completions"
+# bench/versus.py (issue 19): a 32-event stream, and an Anthropic Messages answer for the bare pass-through
+STREAM32_PATH = "/stream32/v1/chat/completions"
+MESSAGES_PATH = "/anthropic/v1/messages"
 CREATED = 1732500000
 UPSTREAM_MODEL = "bench-upstream-model"
 ANSWER = "Hello! How can I help you today? This is a static answer from the benchmark upstream."
@@ -72,6 +75,35 @@ def stream_body() -> str:
     return "".join(f"data: {event}\n\n" for event in events)
 
 
+def stream32_body() -> str:
+    """32 SSE events (a role chunk, 30 content chunks, a finish chunk) and then `data: [DONE]`, about 8 KB."""
+    words = ("Hello! How can I help you today? This is a static answer from the benchmark upstream, "
+             "thirty pieces long so that the cost of relaying each one of them shows.").split(" ")
+    pieces = [word if index == 0 else " " + word for index, word in enumerate(words)]
+    assert len(pieces) == 30, len(pieces)
+    events = [_chunk({"role": "assistant", "content": ""}, None)]
+    events += [_chunk({"content": piece}, None) for piece in pieces]
+    events.append(_chunk({}, "stop"))
+    events.append("[DONE]")
+    return "".join(f"data: {event}\n\n" for event in events)
+
+
+def messages_body() -> str:
+    """An Anthropic Messages answer with the chat answer's text and usage (what a client of /v1/messages gets)."""
+    return _dumps(
+        {
+            "id": "msg_bench0000000000000000000001",
+            "type": "message",
+            "role": "assistant",
+            "model": UPSTREAM_MODEL,
+            "content": [{"type": "text", "text": ANSWER}],
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
+            "usage": {"input_tokens": 9, "output_tokens": 19},
+        }
+    )
+
+
 def _quote(body: str) -> str:
     """`body` as a single-quoted nginx string. Real newlines are kept as they are (nginx allows them
     inside quotes); characters nginx would interpret are refused rather than escaped."""
@@ -115,6 +147,23 @@ http {{
             add_header Cache-Control no-cache;
             return 200 {_quote(stream_body())};
         }}
+        # 8 KB is past nginx's limit on one `return` string: the stream is a file, and a POST to it is redirected
+        # (error_page turns the method into GET) to an internal location that serves it as it is.
+        location = {STREAM32_PATH} {{
+            error_page 405 =200 /files/stream32.sse;
+            return 405;
+        }}
+        location = /files/stream32.sse {{
+            internal;
+            root {workdir};
+            types {{ }}
+            default_type text/event-stream;
+            add_header Cache-Control no-cache;
+        }}
+        location = {MESSAGES_PATH} {{
+            default_type application/json;
+            return 200 {_quote(messages_body())};
+        }}
         location = /healthz {{
             default_type text/plain;
             return 200 'ok';
@@ -135,6 +184,8 @@ class Nginx:
         self.port = free_port()
         self.conf = workdir / "nginx.conf"
         self.conf.write_text(render_config(workdir, self.port))
+        (workdir / "files").mkdir(exist_ok=True)
+        (workdir / "files" / "stream32.sse").write_text(stream32_body())
         error_log = str(workdir / "error.log")
         argv = [*pin_prefix(core), nginx_bin, "-p", f"{workdir}/", "-e", error_log, "-c", str(self.conf)]
         self.child = Child("nginx", argv, workdir / "nginx.stdout.log")

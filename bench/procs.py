@@ -197,6 +197,69 @@ def pin_all_threads(pid: int, core: int) -> None:
             os.sched_setaffinity(task, {core})
 
 
+def row_processes(pid: int) -> list[int]:
+    """Every process of a row: the one started and all its descendants (uvicorn workers, a telemetry process,
+    multiprocessing's resource tracker, whatever the gateway starts), read from /proc now."""
+    return [pid, *_descendants(pid)]
+
+
+def pin_row(pid: int, core: int | None) -> list[int]:
+    """Pin every thread of every process of a row to `core` (threads and children created later inherit it);
+    the processes pinned. A no-op when pinning is off."""
+    pids = row_processes(pid)
+    if core is not None:
+        for each in pids:
+            pin_all_threads(each, core)
+    return pids
+
+
+def off_core_threads(pid: int, core: int) -> list[str]:
+    """Threads of a row allowed to run anywhere but `core` (should be none after `pin_row`): "pid/tid: cpus"."""
+    found = []
+    for each in row_processes(pid):
+        try:
+            tasks = [int(t) for t in os.listdir(f"/proc/{each}/task")]
+        except OSError:
+            continue
+        for task in tasks:
+            with contextlib.suppress(OSError):
+                allowed = os.sched_getaffinity(task)
+                if allowed != {core}:
+                    found.append(f"{each}/{task}: {sorted(allowed)}")
+    return found
+
+
+class RowCpu:
+    """CPU seconds of a row's processes, summed, between two readings. A process that exits in between is
+    counted up to its last reading (its children's time is not in its own counters: each is read itself)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.start = {each: cpu_seconds(each) for each in row_processes(pid)}
+
+    def spent(self) -> tuple[float, int]:
+        """(CPU seconds since the start, processes seen) over the row's processes now and at the start."""
+        now = {each: cpu_seconds(each) for each in row_processes(self.pid)}
+        total = 0.0
+        for each in set(self.start) | set(now):
+            begin, end = self.start.get(each, 0.0), now.get(each, self.start.get(each, 0.0))
+            total += max(0.0, end - begin)
+        return total, len(set(self.start) | set(now))
+
+
+def row_peak_rss_mb(pid: int) -> tuple[float | None, int]:
+    """(VmHWM summed over every process of a row, in MB; how many processes)."""
+    values = [kb for kb in (vm_hwm_kb(p) for p in row_processes(pid)) if kb is not None]
+    return (sum(values) / 1024 if values else None), len(values)
+
+
+def serving_processes(pid: int) -> int:
+    """How many processes of a row serve requests: uvicorn's workers when it spawned them, else the one started."""
+    workers = [child for child in _descendants(pid) if "python" in _cmdline(child)
+               and "resource_tracker" not in _cmdline(child) and TELEMETRY_PROCESS not in _cmdline(child)]
+    return max(1, len(workers))
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far, all its threads included."""
     try:

@@ -28,18 +28,20 @@ import wrk
 from nginx import STREAM_PATH, Nginx
 from procs import (
     Child,
+    RowCpu,
     cpu_seconds,
     first_line,
     free_port,
-    peak_rss_mb,
-    pin_all_threads,
+    off_core_threads,
     pin_prefix,
+    pin_row,
     pinning_cores,
-    telemetry_processes,
+    row_peak_rss_mb,
+    serving_processes,
     wait_port,
     wait_ready,
 )
-from report import BASELINE, KEYED_ROWS, MODES, PAIRED, TARGET_ORDER, TargetResult
+from report import BASELINE, KEYED_ROWS, MODES, OTEL_ROWS, PAIRED, TARGET_ORDER, TargetResult
 
 INSTALL_HINT = "apt-get update && apt-get install -y nginx wrk"
 
@@ -63,13 +65,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--output", default=str(targets.BENCH_DIR / "results" / "latest.json"), help="JSON results")
     parser.add_argument("--keep-workdir", action="store_true", help="keep the temp dir (configs, server logs)")
     parser.add_argument("--rounds", type=int, default=3,
-                        help="rounds of gateway and each of gateway-otel, gateway-keys, gateway-keys-redis "
-                             "loaded at once, per cell (default 3)")
+                        help="rounds of gateway and each of its partners (PAIRED in report.py) "
+                             "loaded at once, per cell; telemetry rows: as many alone, back to back (default 3)")
     parser.add_argument(
         "--telemetry", default="none",
         help="the gateway's [telemetry]: none | console | otlp-dead | otlp:URL (default none; see bench/README.md)",
     )
+    parser.add_argument(
+        "--gateway-src", default=str(targets.REPO_ROOT),
+        help="directory holding the `gateway` package the gateway rows run (`python -m gateway` from there), "
+             "e.g. a `git archive` of another commit (default: the repo)",
+    )
+    parser.add_argument(
+        "--metrics-only-as", choices=("traces", "ratio0"), default="traces",
+        help="gateway-otel-metrics' config: `traces = false` (default; needs a gateway that has the key) or "
+             "`trace_sample_ratio = 0` (the same for a gateway without it)",
+    )
     args = parser.parse_args(argv)
+    if args.metrics_only_as == "ratio0":
+        targets.OTEL_ROWS["gateway-otel-metrics"] = targets.METRICS_ONLY_EQUIVALENT
     if args.quick:
         args.duration = 2.0
     args.concurrency = [int(part) for part in args.concurrency.split(",") if part.strip()]
@@ -115,7 +129,7 @@ class Bench:
         self.nginx: Nginx  # started by run()
         self.redis_url: str | None = None  # started for the gateway-cache-redis and gateway-keys-redis rows
         self.redis_problem: str | None = None  # why it could not be
-        self.sink_url: str | None = None  # the OTLP receiver of the gateway-otel row
+        self.sinks: dict[str, str] = {}  # each telemetry row's own OTLP receiver (row name -> URL)
         self.results: dict[str, TargetResult] = {}
         self.total = (len(args.targets) + args.rounds * len(self.partners(args.targets))) * len(MODES) * len(
             args.concurrency)
@@ -176,12 +190,13 @@ class Bench:
         if name == "passthrough":
             target = targets.passthrough_target(python, port, nginx.json_base, nginx.stream_base, core)
         else:
-            telemetry = f"otlp:{self.sink_url}" if name == "gateway-otel" else self.args.telemetry
+            telemetry = f"otlp:{self.sinks[name]}" if name in OTEL_ROWS else self.args.telemetry
             target = targets.gateway_target(
                 python, port, nginx.json_base, nginx.stream_base, core, self.workdir, telemetry,
                 name, self.redis_url or "",
             )
-        child = Child(name, target.argv, self.workdir / f"{name}.log", cwd=targets.REPO_ROOT)
+        cwd = Path(self.args.gateway_src) if name.startswith("gateway") else targets.REPO_ROOT
+        child = Child(name, target.argv, self.workdir / f"{name}.log", cwd=cwd)
         self.children.append(child)
         return child, port
 
@@ -212,23 +227,24 @@ class Bench:
         self.redis_url = f"redis://127.0.0.1:{port}/0"
         return None
 
-    def start_sink(self) -> str | None:
-        """The live OTLP receiver of the gateway-otel row, on the load generator's core (where a collector
-        would not take the gateway's core either); None when ready, else why not."""
+    def start_sink(self, name: str) -> str | None:
+        """A telemetry row's own live OTLP receiver, on the load generator's core (the gateway's core carries
+        only the gateway's processes: the receiver stands for a collector on another machine, which costs the
+        gateway nothing); None when ready, else why not. One per row, so each row's counts are its own."""
         port = free_port()
         argv = [*pin_prefix(self.load_core), self.args.python, str(targets.BENCH_DIR / "otlp_sink.py"),
                 "--port", str(port)]
-        child = Child("otlp-sink", argv, self.workdir / "otlp-sink.log", cwd=targets.REPO_ROOT)
+        child = Child(f"otlp-sink-{name}", argv, self.workdir / f"otlp-sink-{name}.log", cwd=targets.REPO_ROOT)
         self.children.append(child)
         problem = wait_ready(child, f"http://127.0.0.1:{port}/healthz", self.args.ready_timeout)
         if problem:
             return f"the OTLP receiver did not start: {problem}\n{child.log_tail()}"
-        self.sink_url = f"http://127.0.0.1:{port}"
+        self.sinks[name] = f"http://127.0.0.1:{port}"
         return None
 
-    def sink_stats(self) -> dict[str, object] | None:
+    def sink_stats(self, name: str) -> dict[str, object] | None:
         try:
-            with urllib.request.urlopen(f"{self.sink_url}/stats", timeout=10) as response:
+            with urllib.request.urlopen(f"{self.sinks[name]}/stats", timeout=10) as response:
                 stats: dict[str, object] = json.loads(response.read())
                 return stats
         except (OSError, ValueError) as exc:
@@ -240,8 +256,8 @@ class Bench:
         problem = None
         if result.name in ("gateway-cache-redis", "gateway-keys-redis"):
             problem = self.start_redis()
-        elif result.name == "gateway-otel" and self.sink_url is None:
-            problem = self.start_sink()
+        elif result.name in OTEL_ROWS and result.name not in self.sinks:
+            problem = self.start_sink(result.name)
         if problem:
             self.skip(result, problem)
         return problem is None
@@ -258,7 +274,20 @@ class Bench:
             child.stop()
             self.skip(result, f"{problem}; last lines of its output:\n{tail}" if tail else problem)
             return None
-        return Server(result, child, port, child.pid)
+        server = Server(result, child, port, child.pid)
+        self.pin(server)
+        return server
+
+    def pin(self, server: Server) -> None:
+        """Every thread of every process of a row on the gateway core: the serving process, and whatever it
+        started (a telemetry process, uvicorn workers), found in /proc each time, since a child may come late.
+        Said loudly if a thread still may run elsewhere."""
+        if server.child is None or self.server_core is None:
+            return
+        pin_row(server.pid, self.server_core)
+        stray = off_core_threads(server.pid, self.server_core)
+        if stray:
+            print(f"\nwarning: {server.result.name}: threads not on core {self.server_core}: {stray[:5]}", flush=True)
 
     def measure_group(self, group: list[TargetResult]) -> None:
         """Measure a row, or BASELINE and its partners (PAIRED): each cell on its own, then BASELINE side by side
@@ -280,8 +309,8 @@ class Bench:
                         assert base is not None
                         self.side_by_side(base, partner, mode, c)
             for server in servers:
-                child = server.child
-                server.result.rss_mb = peak_rss_mb(server.pid, "" if child is None else "python")
+                server.result.rss_mb, server.result.processes = row_peak_rss_mb(server.pid)
+                server.result.serving_processes = serving_processes(server.pid)
                 if server.result.name in KEYED_ROWS:
                     server.result.usage = targets.usage(f"http://127.0.0.1:{server.port}")
         finally:
@@ -289,8 +318,8 @@ class Bench:
                 if server.child is not None:
                     server.child.stop(grace_s=15)  # the gateway flushes its telemetry on the way out
         for server in servers:
-            if server.result.name == "gateway-otel":
-                server.result.telemetry = self.sink_stats()
+            if server.result.name in OTEL_ROWS:
+                server.result.telemetry = self.sink_stats(server.result.name)
 
     def check(self, server: Server, mode: str) -> None:
         result, url = server.result, self.urls(server.result.name, server.port)[mode]
@@ -328,12 +357,14 @@ class Bench:
         other, minutes apart, differed here by more than the telemetry cost being measured.) The rounds go on
         the partner's result, with BASELINE's in the same rounds (`shared_base`)."""
         servers = [base, partner]
+        for server in servers:
+            self.pin(server)
         for index in range(self.args.rounds):
             self.done += 1
             names = " + ".join(server.result.name for server in servers)
             print(f"[{self.done}/{self.total}] {names} at once, {mode} c={c} round {index + 1}/{self.args.rounds}"
                   " ... ", end="", flush=True)
-            before = [cpu_seconds(s.pid) for s in servers]
+            before = [RowCpu(s.pid) for s in servers]
             # Which wrk starts first alternates from round to round, so that neither server has that edge.
             order = servers if index % 2 == 0 else servers[::-1]
             runs = {s.result.name: wrk.start(self.wrk_bin, self.urls(s.result.name, s.port)[mode],
@@ -344,10 +375,10 @@ class Bench:
             except (RuntimeError, ValueError, subprocess.TimeoutExpired) as exc:
                 print(f"FAILED: {exc}", flush=True)
                 return
-            after = [cpu_seconds(s.pid) for s in servers]
+            after = [cpu.spent()[0] for cpu in before]
             line = []
-            for server, cell, a, b in zip(servers, cells, before, after, strict=True):
-                cpu_us = (b - a) / max(cell.requests, 1) * 1e6
+            for server, cell, spent in zip(servers, cells, after, strict=True):
+                cpu_us = spent / max(cell.requests, 1) * 1e6
                 own = server is partner
                 (partner.result.shared if own else partner.result.shared_base)[mode].setdefault(c, []).append(cell)
                 (partner.result.shared_cpu_us if own else partner.result.shared_base_cpu_us)[mode].setdefault(
@@ -357,6 +388,34 @@ class Bench:
                 line.append(f"{server.result.name} {cell.rps:,.0f} req/s {cpu_us:,.0f} us{errors}")
             print("  ".join(line), flush=True)
             self.refused(partner.result, cells[1], f"{mode} c={c} side-by-side round {index + 1}")
+        if partner.result.name in OTEL_ROWS:
+            self.alternated(base, partner, mode, c)
+
+    def alternated(self, base: Server, partner: Server, mode: str, c: int) -> None:
+        """A telemetry row and BASELINE each loaded alone, back to back, --rounds times, the order alternating
+        (base first, then the row first, ...): each has the gateway core to itself, its threads and children
+        included, as in production, and the two runs of a round are seconds apart. The ratio per round is the
+        req/s the row keeps; side by side (above) a row with more busy threads gets more than half the core."""
+        for index in range(self.args.rounds):
+            order = [base, partner] if index % 2 == 0 else [partner, base]
+            figures: dict[str, tuple[wrk.WrkResult, float]] = {}
+            for server in order:
+                self.pin(server)
+                meter = RowCpu(server.pid)
+                try:
+                    cell = wrk.run(self.wrk_bin, self.urls(server.result.name, server.port)[mode],
+                                   self.script(server.result.name, mode), c, self.args.duration, self.load_core)
+                except (RuntimeError, ValueError, subprocess.TimeoutExpired) as exc:
+                    print(f"alternated round FAILED: {exc}", flush=True)
+                    return
+                server.result.sent += cell.requests
+                figures[server.result.name] = (cell, meter.spent()[0] / max(cell.requests, 1) * 1e6)
+            (own, own_cpu), (other, other_cpu) = figures[partner.result.name], figures[base.result.name]
+            partner.result.alternated[mode].setdefault(c, []).append((own.rps, other.rps, own_cpu, other_cpu,
+                                                                      own.error_count + other.error_count))
+            print(f"    alone, back to back ({order[0].result.name} first), {mode} c={c} round {index + 1}: "
+                  f"{partner.result.name} {own.rps:,.0f} req/s {own_cpu:,.0f} us, {base.result.name} "
+                  f"{other.rps:,.0f} req/s {other_cpu:,.0f} us: {100 * own.rps / max(other.rps, 1):.0f}%", flush=True)
 
     def measure_cell(self, server: Server, mode: str, c: int) -> None:
         result, child = server.result, server.child
@@ -367,26 +426,27 @@ class Bench:
             result.cell_failures[mode][c] = f"server exited with code {child.proc.returncode}"
             print("server is gone", flush=True)
             return
-        helpers = [] if child is None else telemetry_processes(child.pid)
-        if self.load_core is not None:
-            for pid in helpers:  # the telemetry process works beside the load generator, not on the gateway's core
-                pin_all_threads(pid, self.load_core)
+        self.pin(server)  # a row's every process and thread on the gateway core, children included
         try:
             if self.args.warmup > 0:
                 warm = wrk.run(self.wrk_bin, url, self.script(result.name, mode), c, self.args.warmup, self.load_core)
                 result.sent += warm.requests
                 self.refused(result, warm, f"{mode} c={c} warm-up")
-            before = [cpu_seconds(pid) for pid in (server.pid, *helpers)]
+            row_cpu = RowCpu(server.pid)
+            own_before = cpu_seconds(server.pid)
             cell = wrk.run(self.wrk_bin, url, self.script(result.name, mode), c, self.args.duration, self.load_core)
-            after = [cpu_seconds(pid) for pid in (server.pid, *helpers)]
+            total, processes = row_cpu.spent()
+            own = cpu_seconds(server.pid) - own_before
             result.sent += cell.requests
         except (RuntimeError, ValueError, subprocess.TimeoutExpired) as exc:
             result.cell_failures[mode][c] = str(exc).splitlines()[0]
             print(f"FAILED: {exc}", flush=True)
             return
-        spent = [(b - a) / max(cell.requests, 1) * 1e6 for a, b in zip(before, after, strict=True)]
+        per_request = 1e6 / max(cell.requests, 1)
         result.cells[mode][c] = cell
-        result.cpu_us[mode][c] = (spent[0], sum(spent[1:]))
+        # (every process of the row, summed; of which the process started, the serving one with --workers 1)
+        result.cpu_us[mode][c] = (total * per_request, own * per_request)
+        result.cpu_processes = max(result.cpu_processes, processes)
         errors = f"  ERRORS: {cell.describe_errors()}" if cell.error_count else ""
         print(f"{cell.rps:,.0f} req/s  p50 {cell.p50_ms:.2f} ms  p99 {cell.p99_ms:.2f} ms{errors}", flush=True)
         self.refused(result, cell, f"{mode} c={c}")
@@ -406,8 +466,12 @@ class Bench:
             "concurrency": self.args.concurrency,
             "wrk_threads": 1,
             "gateway_telemetry": self.args.telemetry,
+            "gateway_src": self.args.gateway_src,
+            "metrics_only_as": self.args.metrics_only_as,
             "redis": first_line(["redis-server", "--version"]) if self.redis_url else None,
-            "pinning": {"servers_under_test": self.server_core, "nginx_and_wrk": self.load_core},
+            "pinning": {"servers_under_test": self.server_core, "nginx_and_wrk": self.load_core,
+                        "note": "every process and thread of a row on servers_under_test; OTLP receivers and "
+                                "redis-server with nginx and wrk"},
             "request_bodies": self.bodies,
             "nginx": first_line([self.nginx_bin, "-v"]),
             "wrk": first_line([self.wrk_bin, "-v"]),

@@ -36,6 +36,17 @@ def telemetry_section(mode: str) -> str:
     raise ValueError(f"--telemetry: none, console, otlp-dead or otlp:URL, not {mode!r}")
 
 
+# The telemetry rows (run.py gives each `otlp:<its own receiver>`): what each adds to [telemetry].
+# `gateway-otel-metrics` needs the `traces` key (metrics only, no spans), new with the in-process telemetry;
+# `run.py --metrics-only-as ratio0` writes `trace_sample_ratio = 0` instead, for a gateway without it.
+OTEL_ROWS = {
+    "gateway-otel": "trace_sample_ratio = 1.0\n",  # every request traced (the default, said explicitly)
+    "gateway-otel-sampled": "trace_sample_ratio = 0.1\n",
+    "gateway-otel-metrics": "traces = false\n",
+}
+METRICS_ONLY_EQUIVALENT = "trace_sample_ratio = 0.0\n"
+
+
 def cache_section(cache: str, redis_url: str = "") -> str:
     """[cache]: none for the `gateway` row; memory or redis for the cache-hit rows (wrk sends one body over and
     over, so every request after the first is answered from the cache)."""
@@ -146,6 +157,7 @@ def gateway_target(
         redis_url = ""  # the [cache] stays off
     config = workdir / f"{name}.toml"
     text = gateway_config(port, json_base, stream_base, telemetry, cache, redis_url, limits)
+    text = text.replace("[telemetry]\n", "[telemetry]\n" + OTEL_ROWS.get(name, ""), 1) if name in OTEL_ROWS else text
     if name == "gateway-no-ui":  # every other row runs the default, live page on; this one measures its cost
         text += "\n[ui]\nenabled = false\n"
     config.write_text(text)
