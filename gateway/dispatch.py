@@ -73,10 +73,21 @@ class _Plan:
     deadline: float
     max_attempts: int
     exclude: frozenset[str] = frozenset()
-    candidates: frozenset[str] = frozenset()  # every target the request may reach (its route's, its fallbacks')
+    routes: tuple[Route, ...] = ()  # the route and its fallbacks, as the request began
+    pin: str | None = None
+    _candidates: frozenset[str] | None = None
     failures: list[tuple[Attempt, UpstreamError]] = field(default_factory=list)
     errors: dict[str, UpstreamError] = field(default_factory=dict)
     timed_out: set[str] = field(default_factory=set)
+
+    @property
+    def candidates(self) -> frozenset[str]:
+        """Every target the request may reach (its route's, its fallbacks'). Only a stream's first-token limit
+        reads it (`Dispatcher._settings`), and only once its target has a measured time to first token: most
+        requests never do, so it is worked out then, not for every request."""
+        if self._candidates is None:
+            self._candidates = frozenset(t.key for r in self.routes for t in _targets(r, self.exclude, self.pin))
+        return self._candidates
 
     @property
     def last(self) -> UpstreamError | None:
@@ -155,7 +166,7 @@ class Dispatcher:
         queue = [route]
         if control.fallbacks and control.pin is None:
             queue += self.table.fallbacks(route, route.fallbacks)
-        plan.candidates = frozenset(t.key for r in queue for t in self._targets(plan, r, control))
+        plan.routes, plan.pin = tuple(queue), control.pin  # (a context-window fallback may replace `queue`'s rest)
         i = 0
         while i < len(queue):
             current = queue[i]
@@ -175,7 +186,7 @@ class Dispatcher:
         raise plan.exhausted()
 
     def _targets(self, plan: _Plan, route: Route, control: Control) -> list[Target]:
-        return [t for t in route.targets if t.key not in plan.exclude and control.pin in (None, t.provider, t.key)]
+        return _targets(route, plan.exclude, control.pin)
 
     def _usable(self, plan: _Plan, route: Route, control: Control) -> bool:
         return any(self.health.usable(t.key) for t in self._targets(plan, route, control))
@@ -378,6 +389,10 @@ async def next_chunk(chunks: AsyncGenerator[list[bytes], None]) -> list[bytes] |
     except StopAsyncIteration:
         return None
 
+
+
+def _targets(route: Route, exclude: frozenset[str], pin: str | None) -> list[Target]:
+    return [t for t in route.targets if t.key not in exclude and pin in (None, t.provider, t.key)]
 
 
 def _transient(error: UpstreamError) -> bool:

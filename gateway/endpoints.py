@@ -61,6 +61,20 @@ SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 RawHeaders = list[tuple[bytes, bytes]]  # what the answer's headers are built as: no encoding per request
 
 
+class JSONAnswer(Response):
+    """An upstream's JSON answer as the client gets it, and that body parsed (`data`) when the provider parsed it
+    for its facts: an entrance translating the answer (`answer_data`) reads it rather than parse it again."""
+
+    data: dict[str, Any] | None = None
+
+
+def answer_data(answer: Response) -> Any:
+    """The parsed JSON body of an answer from `Endpoints.chat_from`."""
+    if isinstance(answer, JSONAnswer) and answer.data is not None:
+        return answer.data
+    return orjson.loads(answer.body)
+
+
 @dataclass(slots=True)
 class Gateway:
     """Everything one config builds. A reload swaps the whole object; requests keep the one they began on."""
@@ -189,7 +203,7 @@ class Endpoints:
         gateway = self.current()
         if denied := _admin_denied(request, gateway):
             return denied
-        body = await _read_json(request, 65536) if await request.body() else {}
+        body = await _read_json(request, 65536, request.headers.get("content-length")) if await request.body() else {}
         route = body.get("route")
         if route is not None and not isinstance(route, str):
             return error_response(InvalidRequestError("route must be a model name", param="route"), [])
@@ -238,7 +252,8 @@ class Endpoints:
         translate: Translate | None = None,
     ) -> Answer:
         try:
-            body = await _read_json(request, gateway.config.server.max_request_bytes)
+            headers = _proxy_headers(request.scope["headers"])
+            body = await _read_json(request, gateway.config.server.max_request_bytes, headers.get("content-length"))
             if translate is not None:
                 translated = translate(body)
                 given = await translated if inspect.isawaitable(translated) else translated
@@ -249,7 +264,7 @@ class Endpoints:
                 raise _unknown_model(body["model"], _visible(request, gateway))
             exchange.route, exchange.body = route.model, body
             gateway.access.check_model(caller, route)
-            control = control_from_headers(request.headers)
+            control = control_from_headers(headers)
             call = Call(operation, body, stream=body.get("stream") is True)
             exchange.stream = call.stream
             if (decision := gateway.access.admit(caller, route, call)) is not None:
@@ -269,7 +284,8 @@ class Endpoints:
                 outcome = await gateway.dispatcher.complete(exchange, route, call, control)
             exchange.status = 200
             gateway.observer.request_finished(exchange)
-            response = Response(outcome.result.body, media_type="application/json")
+            response = JSONAnswer(outcome.result.body, media_type="application/json")
+            response.data = outcome.result.data
             response.raw_headers += _answer_headers(exchange, outcome.attempt)
             return response
         except ClientDisconnect:  # it hung up before its body was read: nobody to answer, nothing went upstream
@@ -322,6 +338,9 @@ def control_from_headers(headers: Mapping[str, str]) -> Control:
     - `x-gateway-fallbacks: off` keeps the request on the route it asked for.
     """
     timeout = headers.get("x-gateway-timeout-s")
+    target, fallbacks_given = headers.get("x-gateway-target"), headers.get("x-gateway-fallbacks")
+    if timeout is None and target is None and fallbacks_given is None:
+        return _NO_CONTROL  # (most requests: one frozen instance rather than a new one each)
     seconds: float | None = None
     if timeout is not None:
         try:
@@ -331,23 +350,62 @@ def control_from_headers(headers: Mapping[str, str]) -> Control:
         if not 0 < seconds < 86400:
             raise InvalidRequestError("x-gateway-timeout-s must be a number of seconds above 0",
                                       param="x-gateway-timeout-s")
-    fallbacks = headers.get("x-gateway-fallbacks", "on").strip().lower()
+    fallbacks = (fallbacks_given if fallbacks_given is not None else "on").strip().lower()
     if fallbacks not in ("on", "off", "true", "false", "1", "0"):
         raise InvalidRequestError("x-gateway-fallbacks must be on or off", param="x-gateway-fallbacks")
-    return Control(headers.get("x-gateway-target") or None, seconds, fallbacks in ("on", "true", "1"))
+    return Control(target or None, seconds, fallbacks in ("on", "true", "1"))
 
 
-async def _read_json(request: Request, limit: int) -> dict[str, Any]:
-    length = request.headers.get("content-length")
+_NO_CONTROL = Control()
+
+
+# The request headers the proxy path reads (as `_proxy_headers` finds them)
+_PROXY_HEADERS = frozenset((b"content-length", b"x-gateway-timeout-s", b"x-gateway-fallbacks", b"x-gateway-target"))
+
+
+def _proxy_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """The first value of each header in `_PROXY_HEADERS`, decoded as Starlette's `Headers.get` decodes it, in one
+    pass over the request's headers (`request.headers.get` scans them all again for every name it is asked)."""
+    found: dict[str, str] = {}
+    for name, value in raw:
+        if name in _PROXY_HEADERS:
+            key = name.decode("latin-1")
+            if key not in found:
+                found[key] = value.decode("latin-1")
+    return found
+
+
+async def _read_json(request: Request, limit: int, length: str | None) -> dict[str, Any]:
+    """The request's body as a JSON object; `length` is its Content-Length header."""
     if length is not None and length.isdigit() and int(length) > limit:
         raise _too_large(limit)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
+    if hasattr(request, "_body"):  # read before (Request.body): Starlette's stream gives it again
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            chunks.append(chunk)
+    else:
+        # What `request.stream()` does, without an async generator between the body's messages and us.
+        if request._stream_consumed:
+            raise RuntimeError("Stream consumed")
+        receive = request.receive
+        while not request._stream_consumed:
+            message = await receive()
+            if message["type"] == "http.request":
+                chunk = message.get("body", b"")
+                if not message.get("more_body", False):
+                    request._stream_consumed = True
+                if chunk:
+                    size += len(chunk)
+                    if size > limit:
+                        raise _too_large(limit)
+                    chunks.append(chunk)
+            elif message["type"] == "http.disconnect":
+                request._is_disconnected = True
+                raise ClientDisconnect()
     try:
         body = orjson.loads(b"".join(chunks))
     except ValueError:

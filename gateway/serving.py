@@ -80,6 +80,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.limits: ConnectionLimits = getattr(config, "limits", None) or ConnectionLimits()
         self.timeout_keep_alive = self.limits.keepalive_timeout_s  # type: ignore[assignment]
         self._timer: asyncio.TimerHandle | None = None
+        self._wanted: tuple[float, Callable[[], None]] | None = None  # a timer to arm once this read is parsed
+        self._parsing = False
         self._head_bytes = 0
         self._in_head = False
         self._refusal: _Refused | None = None
@@ -87,10 +89,18 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     # -- timers -------------------------------------------------------------------------------------
 
     def _arm(self, seconds: float, expired: Callable[[], None]) -> None:
+        """Start the timer, or, inside the parser's callbacks, the timer the parse ends up needing: a request
+        that arrives whole in one read (most do) begins its head and its body and completes within the same
+        `data_received`, and would arm a head timer and a body timer only to cancel both (issue 19). The
+        deadline counts from the end of that parse, microseconds after the callback."""
         self._disarm()
-        self._timer = self.loop.call_later(seconds, expired)
+        if self._parsing:
+            self._wanted = (seconds, expired)
+        else:
+            self._timer = self.loop.call_later(seconds, expired)
 
     def _disarm(self) -> None:
+        self._wanted = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -131,6 +141,17 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                                      f"([server] max_connections = {self.limits.max_connections}); try again.")
         self._arm(self.limits.header_timeout_s, self._head_expired)
 
+    def data_received(self, data: bytes) -> None:
+        self._parsing = True
+        try:
+            super().data_received(data)
+        finally:
+            self._parsing = False
+            if self._wanted is not None:
+                seconds, expired = self._wanted
+                self._wanted = None
+                self._timer = self.loop.call_later(seconds, expired)
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         super().connection_lost(exc)
@@ -145,7 +166,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._head_bytes, self._in_head = 0, True
-        if self._timer is None:  # a later request on a kept-alive connection: its head is timed from here
+        if self._timer is None and self._wanted is None:  # a later request on a kept-alive connection: its head
+            # is timed from here
             self._arm(self.limits.header_timeout_s, self._head_expired)
 
     def on_url(self, url: bytes) -> None:

@@ -44,6 +44,13 @@ class SSEDecoder:
     def _feed_fast(self, buffer: bytes) -> list[SSEEvent]:
         """The common framing, `data: <one line>\n\n` per event, without walking line by line."""
         *blocks, rest = buffer.split(b"\n\n")
+        # Every block one `data: ` line (what OpenAI-style servers send): the newlines are the separators' alone
+        # and each separator is followed by `data: `. Three counts in C rather than a test per block in Python.
+        end, n = len(buffer) - len(rest), len(blocks)
+        if (n and buffer.count(b"\n", 0, end) == 2 * n and buffer.startswith(b"data: ")
+                and buffer.count(b"\n\ndata: ", 0, end) == n - 1):
+            self._buffer = rest
+            return [SSEEvent(block[6:]) for block in blocks]
         events: list[SSEEvent] = []
         for i, block in enumerate(blocks):
             if block.startswith(b"data: ") and b"\n" not in block:

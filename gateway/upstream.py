@@ -10,11 +10,11 @@ the rest of our request path together (bench/), and a gateway must not carry one
 into another user's request anyway. On the real network they go one step further down, to the aiohttp
 session behind the transport: building an `httpx.Request` alone took 145K instructions a request with five
 headers (normalising each header, then a Python scan of them per lookup), 12% of the gateway's whole
-request, and 10K more for each extra header such as the trace context. The answer is still an
-`httpx.Response`, streamed and with errors mapped exactly as the transport does (its own helpers), so
-nothing above this module can tell; a transport handed in (tests, the mock provider) is used as is. This
-module is the only place that knows; changing the stack is a change here (bench/passthrough.py uses it too,
-so the benchmark's floor moves with it).
+request, and 10K more for each extra header such as the trace context. The answer is not an
+`httpx.Response` either but an `AiohttpAnswer`, the part of one that is read (issue 19), streamed and with
+errors mapped exactly as the transport does (its own helpers), so nothing above this module can tell; a
+transport handed in (tests, the mock provider) is used as is. This module is the only place that knows;
+changing the stack is a change here (bench/passthrough.py uses it too, so the benchmark's floor moves with it).
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class Upstream:
 
     async def send(
         self, method: str, url: str, headers: dict[str, str], content: bytes, read_timeout_s: float | None = None
-    ) -> httpx.Response:
+    ) -> UpstreamResponse:
         """Send one request. `read_timeout_s` bounds the silence between two reads (a stream's idle limit)."""
         transport = self.transport
         if isinstance(transport, AiohttpTransport):
@@ -80,11 +80,11 @@ class Upstream:
     async def _send_aiohttp(
         self, transport: AiohttpTransport, method: str, url: str, headers: dict[str, str], content: bytes,
         read_timeout_s: float | None,
-    ) -> httpx.Response:
+    ) -> AiohttpAnswer:
         """What `AiohttpTransport.handle_async_request` does, minus the `httpx.Request` it would need."""
         session = transport.client
         if not isinstance(session, aiohttp.ClientSession):
-            session = transport.client = transport.get_client()
+            session = transport.client = _session(transport)
         timeout = self._timeouts.get(read_timeout_s)
         if timeout is None:
             if len(self._timeouts) > 64:  # idle limits come from the config: a handful; never let it grow
@@ -101,8 +101,7 @@ class Upstream:
                 )
         except aiohttp.ClientResponseError as exc:  # a status line, header or chunk size aiohttp cannot parse,
             raise httpx.RemoteProtocolError(exc.message) from exc  # which httpx_aiohttp leaves unmapped
-        return httpx.Response(status_code=response.status, headers=response.raw_headers,
-                              stream=AiohttpResponseStream(response), extensions={"http_version": b"HTTP/1.1"})
+        return AiohttpAnswer(response)
 
     def _read_limit(self, read_timeout_s: float | None) -> float | None:
         """The read timeout: the provider's, or the caller's idle limit when that is shorter."""
@@ -111,6 +110,111 @@ class Upstream:
 
     async def aclose(self) -> None:
         await self.transport.aclose()
+
+
+def _session(transport: AiohttpTransport) -> aiohttp.ClientSession:
+    """The pool `AiohttpTransport.get_client` would make, but with no cookie jar: aiohttp's default keeps every
+    `Set-Cookie` an upstream sends (api.openai.com sets some) and sends it on every later request of every
+    client, one user's upstream cookies in another's request."""
+    limits = transport.limits
+    connector = aiohttp.TCPConnector(keepalive_timeout=limits.keepalive_expiry, ssl=transport.ssl_context,
+                                     limit=limits.max_connections or 0)
+    return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+
+
+class AiohttpAnswer:
+    """An aiohttp response as the part of `httpx.Response` the providers read: `status_code`, `headers`, the body
+    (`aiter_raw`, `aiter_bytes`, and `read_body`'s shortcut) and `aclose`, with aiohttp's errors mapped to httpx's
+    as httpx_aiohttp maps them. What `AiohttpTransport` hands back instead is an `httpx.Response` around an
+    `AiohttpResponseStream`: every header normalised into `httpx.Headers` on every answer, and the body passed
+    through four async iterators (the stream, `aiter_raw`, `aiter_bytes`, ours) that did nothing with an
+    unencoded body but pass it on (issue 19: 13% of a chat request's instructions, callgrind). Here the headers become
+    `httpx.Headers` only when read (an error answer's), and an unencoded body comes straight from aiohttp's
+    buffer. A body in an encoding other than gzip or deflate (decoded here, `_inflate`) still goes through an
+    `httpx.Response`, built then, for httpx's own decoders."""
+
+    __slots__ = ("status_code", "encoding", "_response", "_headers", "_closed", "_delegate", "_content")
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self.status_code = response.status
+        self._response = response
+        self._headers: httpx.Headers | None = None
+        self._closed = False
+        self._delegate: httpx.Response | None = None
+        self._content: bytes | None = None
+        # as httpx.Headers.get gives it: the values of every Content-Encoding line, joined
+        self.encoding = ", ".join(response.headers.getall("content-encoding", ()))
+
+    @property
+    def headers(self) -> httpx.Headers:
+        if self._headers is None:
+            self._headers = httpx.Headers(self._response.raw_headers)
+        return self._headers
+
+    async def aiter_raw(self) -> AsyncIterator[bytes]:
+        """The body as it came (what `httpx.Response.aiter_raw` gives: pieces of at most 16 KiB, the stream's
+        `CHUNK_SIZE`); the response is closed once it has all been read."""
+        content = self._response.content
+        with map_aiohttp_exceptions():
+            while True:
+                try:
+                    piece = await content.read(AiohttpResponseStream.CHUNK_SIZE)
+                except aiohttp.EofStream:
+                    break
+                if not piece:
+                    break
+                yield piece
+        await self.aclose()
+
+    def aiter_bytes(self) -> AsyncIterator[bytes]:
+        """The body decoded: as it came when it has no Content-Encoding, else by httpx's decoders."""
+        if not self.encoding:
+            return self.aiter_raw()
+        if self._delegate is None:
+            self._delegate = httpx.Response(status_code=self.status_code, headers=self._response.raw_headers,
+                                            stream=AiohttpResponseStream(self._response),
+                                            extensions={"http_version": b"HTTP/1.1"})
+        return self._delegate.aiter_bytes()
+
+    async def aread(self) -> bytes:
+        """The whole body, decoded, with no limit (`httpx.Response.aread`; bench/passthrough.py reads it so)."""
+        if self._content is None:
+            self._content = b"".join([piece async for piece in self.aiter_bytes()])
+        return self._content
+
+    async def read_unencoded(self, limit: int, provider: str) -> bytes:
+        """`read_body` of a body without Content-Encoding: the pieces of `aiter_raw`, in one loop."""
+        content = self._response.content
+        pieces: list[bytes] = []
+        total = 0
+        with map_aiohttp_exceptions():
+            while True:
+                try:
+                    piece = await content.read(AiohttpResponseStream.CHUNK_SIZE)
+                except aiohttp.EofStream:
+                    break
+                if not piece:
+                    break
+                total += len(piece)
+                if total > limit:
+                    break
+                pieces.append(piece)
+        if total > limit:
+            raise _too_long(provider, limit)
+        await self.aclose()
+        return b"".join(pieces)
+
+    async def aclose(self) -> None:
+        if self._delegate is not None:
+            self._closed = True
+            await self._delegate.aclose()
+        elif not self._closed:
+            self._closed = True
+            with map_aiohttp_exceptions():
+                await self._response.__aexit__(None, None, None)
+
+
+UpstreamResponse = httpx.Response | AiohttpAnswer
 
 
 def classify(exc: BaseException, provider: str) -> UpstreamError:
@@ -154,26 +258,39 @@ def _hung_up(cause: BaseException) -> bool:
 _PIECE = 65536  # the most one step of gzip decoding may produce
 
 
-async def iter_body(response: httpx.Response, limit: int, provider: str) -> AsyncIterator[bytes]:
+async def iter_body(response: UpstreamResponse, limit: int, provider: str) -> AsyncIterator[bytes]:
     """A response's body, decoded, piece by piece; an `UpstreamProtocolError` (502) once it passes `limit`
     decoded bytes (the provider's `max_response_bytes`). gzip and deflate are decoded here with a bound on each
     step's output, so a small compressed body cannot unpack to gigabytes at once (a gzip bomb) before the limit
     is checked; other encodings are httpx's."""
-    encoding = response.headers.get("content-encoding", "").strip().lower()
+    encoding = _encoding(response)
     pieces = _inflate(response.aiter_raw(), provider) if encoding in ("gzip", "x-gzip", "deflate") else \
         response.aiter_bytes()
     total = 0
     async for piece in pieces:
         total += len(piece)
         if total > limit:
-            raise UpstreamProtocolError(
-                f"provider {provider} answered with more than {limit} bytes, its max_response_bytes", provider=provider)
+            raise _too_long(provider, limit)
         yield piece
 
 
-async def read_body(response: httpx.Response, limit: int, provider: str) -> bytes:
+async def read_body(response: UpstreamResponse, limit: int, provider: str) -> bytes:
     """The whole body, at most `limit` decoded bytes (see `iter_body`)."""
+    if isinstance(response, AiohttpAnswer) and not response.encoding:
+        return await response.read_unencoded(limit, provider)
     return b"".join([piece async for piece in iter_body(response, limit, provider)])
+
+
+def _encoding(response: UpstreamResponse) -> str:
+    if isinstance(response, AiohttpAnswer):
+        return response.encoding.strip().lower()
+    encoding: str = response.headers.get("content-encoding", "")
+    return encoding.strip().lower()
+
+
+def _too_long(provider: str, limit: int) -> UpstreamProtocolError:
+    return UpstreamProtocolError(
+        f"provider {provider} answered with more than {limit} bytes, its max_response_bytes", provider=provider)
 
 
 async def _inflate(raw: AsyncIterator[bytes], provider: str) -> AsyncIterator[bytes]:

@@ -71,7 +71,13 @@ EXPECTED = {
 
 
 def check_request(operation: str, body: dict[str, Any]) -> None:
-    """Raise `InvalidRequestError` naming the first field that is missing or of the wrong type."""
+    """Raise `InvalidRequestError` naming the first field that is missing or of the wrong type.
+
+    A body that plainly has the shape (`_ACCEPTS`: type lookups, no model built) passes at once; any other
+    goes to the Pydantic models, which find its first problem and word the error. The lookups accept nothing
+    the models refuse (they are stricter where unsure: exact types), so the models stay what decides."""
+    if _ACCEPTS[operation](body):
+        return
     try:
         MODELS[operation].model_validate(body)
     except ValidationError as exc:
@@ -84,6 +90,43 @@ def check_request(operation: str, body: dict[str, Any]) -> None:
         field = param.rsplit(".", 1)[-1].split("[")[0]
         expected = EXPECTED.get(field, str(error["msg"]).lower())
         raise InvalidRequestError(f"Invalid type for '{param}': expected {expected}.", param=param) from None
+
+
+def _common(body: dict[str, Any]) -> bool:
+    model, stream, options = body.get("model"), body.get("stream"), body.get("stream_options")
+    return (type(model) is str and model != "" and (stream is None or type(stream) is bool)
+            and (options is None or type(options) is dict))
+
+
+def _chat(body: dict[str, Any]) -> bool:
+    messages = body.get("messages")
+    return (_common(body) and type(messages) is list and len(messages) > 0
+            and all(type(m) is dict and type(m.get("role")) is str for m in messages))
+
+
+def _texts_or_tokens(value: Any) -> bool:
+    """str | list[str] | list[int] | list[list[int]], in exact types (a bool is no token)."""
+    if type(value) is str:
+        return True
+    return type(value) is list and (all(type(v) is str for v in value) or all(type(v) is int for v in value)
+                                    or all(type(v) is list and all(type(t) is int for t in v) for v in value))
+
+
+def _completion(body: dict[str, Any]) -> bool:
+    return _common(body) and _texts_or_tokens(body.get("prompt"))
+
+
+def _embeddings(body: dict[str, Any]) -> bool:
+    return _common(body) and body.get("stream") is None and _texts_or_tokens(body.get("input"))
+
+
+def _responses(body: dict[str, Any]) -> bool:
+    items = body.get("input")
+    return _common(body) and (type(items) is str or type(items) is list and all(
+        type(item) is dict and all(type(key) is str for key in item) for item in items))
+
+
+_ACCEPTS = {"chat": _chat, "text_completion": _completion, "embeddings": _embeddings, "responses": _responses}
 
 
 def _param(loc: tuple[Any, ...]) -> str:

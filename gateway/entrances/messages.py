@@ -18,7 +18,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.endpoints import Answer, Endpoints
+from gateway.endpoints import Answer, Endpoints, answer_data
 from gateway.errors import InvalidRequestError
 from gateway.eventstream import EventStreamResponse
 from gateway.sse import SSEDecoder
@@ -43,7 +43,7 @@ class MessagesEntrance:
             events.raw_headers = answer.raw_headers
             return events
         headers = {k: v for k, v in answer.headers.items() if k not in ("content-length", "content-type")}
-        data = orjson.loads(answer.body)
+        data = answer_data(answer)
         body = to_anthropic_message(data) if answer.status_code == 200 else to_anthropic_error(answer.status_code, data)
         return Response(orjson.dumps(body), answer.status_code, headers, media_type="application/json")
 

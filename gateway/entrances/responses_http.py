@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gateway.config import GatewayConfig
-from gateway.endpoints import Answer, AsIs, Endpoints, Gateway, error_response
+from gateway.endpoints import Answer, AsIs, Endpoints, Gateway, answer_data, error_response
 from gateway.entrances.responses import input_messages, output_messages, to_chat, to_response, to_response_events
 from gateway.errors import GatewayError, InvalidRequestError, ResponseNotFoundError
 from gateway.eventstream import EventStreamResponse
@@ -92,7 +92,7 @@ class ResponsesEntrance:
             stream = EventStreamResponse(events, {}, status_code=answer.status_code)
             stream.raw_headers = answer.raw_headers
             return stream
-        response = to_response(orjson.loads(answer.body), body, response_id, created)
+        response = to_response(answer_data(answer), body, response_id, created)
         if store:
             await _keep(gateway, owner, body, asked["history"], response)
         out = Response(orjson.dumps(response), 200, media_type="application/json")

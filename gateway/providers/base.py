@@ -32,7 +32,7 @@ from gateway.config import ProviderConfig
 from gateway.errors import UnsupportedFeatureError, UpstreamError, UpstreamProtocolError, UpstreamStatusError
 from gateway.providers.registry import REGISTRY
 from gateway.sse import SSEDecoder, SSEEvent
-from gateway.upstream import Upstream, classify, iter_body, read_body
+from gateway.upstream import Upstream, UpstreamResponse, classify, iter_body, read_body
 
 log = logging.getLogger("gateway.providers")
 
@@ -86,10 +86,12 @@ class Facts:
 
 @dataclass(slots=True)
 class Reply:
-    """A complete answer: the OpenAI-format JSON body for the client, and its facts."""
+    """A complete answer: the OpenAI-format JSON body for the client, and its facts. `data`: that body parsed,
+    when reading the facts parsed it anyway (an entrance translating the answer reads it, not parse it again)."""
 
     body: bytes
     facts: Facts
+    data: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -223,7 +225,7 @@ class HttpProvider:
 
     async def _send(
         self, call: Call, model: str, headers: dict[str, str] | None, idle_s: float | None
-    ) -> httpx.Response:
+    ) -> UpstreamResponse:
         try:
             request = self.to_request(call, model)
         except UNREADABLE as exc:
@@ -246,7 +248,7 @@ class UpstreamStream:
     said the answer was complete, so the caller never mistakes a cut answer for a whole one.
     """
 
-    def __init__(self, provider: str, response: httpx.Response, translator: StreamTranslator,
+    def __init__(self, provider: str, response: UpstreamResponse, translator: StreamTranslator,
                  max_bytes: int = 64 * 1024 * 1024) -> None:
         self.provider = provider
         self.max_bytes = max_bytes  # the provider's max_response_bytes: the whole stream, decoded

@@ -109,7 +109,7 @@ class OpenAIProvider(HttpProvider):
             if isinstance(choice, dict) and isinstance(choice.get("finish_reason"), str):
                 facts.finish_reasons.append(choice["finish_reason"])
         facts.read_usage(data.get("usage"))
-        return Reply(body, facts)
+        return Reply(body, facts, data)
 
     # -- stream -------------------------------------------------------------------------------------
 
@@ -236,14 +236,18 @@ def well_formed(data: dict[str, Any], key: str) -> bool:
     choices = data.get("choices")
     if choices is not None and not isinstance(choices, list):
         return False
-    for choice in choices or ():
+    for choice in choices or ():  # (plain loops: this runs on every answer and every stream chunk)
         if not _typed(choice, CHOICE):
             return False
         message = choice.get(key)
-        if message is not None and not (_typed(message, MESSAGE) and all(
-                _typed(call, TOOL_CALL) and (call.get("function") is None or _typed(call["function"], FUNCTION))
-                for call in message.get("tool_calls") or ())):
+        if message is None:
+            continue
+        if not _typed(message, MESSAGE):
             return False
+        for call in message.get("tool_calls") or ():
+            if not _typed(call, TOOL_CALL) or call.get("function") is not None and not _typed(call["function"],
+                                                                                                FUNCTION):
+                return False
     usage = data.get("usage")
     return usage is None or isinstance(usage, dict) and _counts(usage)
 
@@ -256,9 +260,22 @@ FUNCTION = {"name": str, "arguments": str}
 
 def _typed(value: Any, fields: Mapping[str, type]) -> bool:
     """An object whose fields, where present and not null, have these types."""
-    return isinstance(value, dict) and all(
-        value.get(name) is None or isinstance(value[name], kind) and not isinstance(value[name], bool)
-        for name, kind in fields.items())
+    if not isinstance(value, dict):
+        return False
+    # (over whichever has fewer: a stream's delta has one or two of the four fields; `is True or is False` is
+    # isinstance(field, bool) without a call)
+    if len(value) < len(fields):
+        for name, field in value.items():
+            kind = fields.get(name)
+            if kind is not None and field is not None and (
+                    field is True or field is False or not isinstance(field, kind)):
+                return False
+        return True
+    for name, kind in fields.items():
+        field = value.get(name)
+        if field is not None and (field is True or field is False or not isinstance(field, kind)):
+            return False
+    return True
 
 
 def _counts(usage: dict[str, Any]) -> bool:

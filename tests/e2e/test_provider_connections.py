@@ -89,3 +89,27 @@ def test_the_mock_providers_embedding_dim() -> None:
         answer = httpx.post(gateway.url + "/v1/embeddings", json={"model": "e", "input": ["a", "b"]})
     assert answer.status_code == 200, answer.text
     assert [len(item["embedding"]) for item in answer.json()["data"]] == [5, 5]
+
+
+def test_an_upstreams_cookies_are_never_sent_on() -> None:
+    """An upstream that sets a cookie (api.openai.com does) never gets it back: the gateway keeps no cookie jar,
+    so one client's upstream cookies cannot ride along in another client's request."""
+    seen: list[str | None] = []
+
+    async def chat(request: Request) -> JSONResponse:
+        seen.append(request.headers.get("cookie"))
+        answer = JSONResponse({"id": "c", "object": "chat.completion", "created": 0, "model": "x", "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}]})
+        answer.set_cookie("__cf_bm", "from-the-first-answer", path="/", domain=None)
+        return answer
+
+    upstream = Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
+    with run_server(upstream) as fake:
+        # by name: aiohttp's default jar ignores cookies from an IP address, not from a host name
+        base_url = fake.url.replace("127.0.0.1", "localhost") + "/v1"
+        with run_server(create_app(parse_config(config(base_url)))) as gateway:
+            for key in ("client-a", "client-b"):
+                answer = httpx.post(gateway.url + "/v1/chat/completions", json=BODY,
+                                    headers={"authorization": f"Bearer {key}"})
+                assert answer.status_code == 200
+    assert seen == [None, None]

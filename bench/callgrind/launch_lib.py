@@ -1,0 +1,65 @@
+"""Run `gateway serve` with phase trampolines (see /tmp/i19/phasetramp): each (parent phase, phase) pair gets its
+own C function, so callgrind's inclusive cost of that function is the cost of the phase under that parent."""
+import json, os, sys, functools
+sys.path.insert(0, "/tmp/i19")
+import phasetramp as T
+
+MAP = os.environ.get("PHASEMAP", "/tmp/i19/phasemap.json")
+stack = ["root"]
+slots: dict = {}
+
+def tramp(child):
+    key = (stack[-1], child)
+    f = slots.get(key)
+    if f is None:
+        i = len(slots)
+        f = slots[key] = getattr(T, f"phase_{i:03d}")
+        with open(MAP, "w") as out:
+            json.dump({f"phase_{j:03d}": list(k) for k, j in ((k, int(v.__name__[6:])) for k, v in slots.items())}, out)
+    return f
+
+def wrap_sync(name, fn):
+    def w(*a, **k):
+        f = tramp(name)
+        stack.append(name)
+        try:
+            return f(functools.partial(fn, **k) if k else fn, *a)
+        finally:
+            stack.pop()
+    w.__wrapped__ = fn
+    return w
+
+class Step:
+    __slots__ = ("c", "n")
+    def __init__(self, c, n):
+        self.c, self.n = c, n
+    def __await__(self):
+        return self
+    def __iter__(self):
+        return self
+    def _run(self, m, *a):
+        f = tramp(self.n)
+        stack.append(self.n)
+        try:
+            return f(m, *a)
+        finally:
+            stack.pop()
+    def __next__(self):
+        return self._run(self.c.send, None)
+    def send(self, v):
+        return self._run(self.c.send, v)
+    def throw(self, *a):
+        return self._run(self.c.throw, *a)
+    def close(self):
+        return self.c.close()
+
+def wrap_async(name, fn):  # returns an awaitable (not a coroutine)
+    def w(*a, **k):
+        return Step(fn(*a, **k), name)
+    return w
+
+def wrap_async_def(name, fn):  # stays a coroutine function (Starlette's is_async_callable)
+    async def w(*a, **k):
+        return await Step(fn(*a, **k), name)
+    return w
+
