@@ -18,9 +18,11 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import Protocol, TypeVar
 
 import report
 import targets
@@ -490,29 +492,13 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _on_sigterm)
     workdir = Path(tempfile.mkdtemp(prefix="llm-gw-bench-"))
     started = time.time()
-    bench: Bench | None = None
     cells = len(args.targets) * len(MODES) * len(args.concurrency)
     rounds = args.rounds * len(Bench.partners(args.targets)) * len(MODES) * len(args.concurrency)
     print(f"benchmark: {cells} cells x ({args.warmup:g} s warm-up + {args.duration:g} s)"
           + (f" + {rounds} side-by-side rounds x {args.duration:g} s" if rounds else "") + f"; work dir {workdir}")
-    try:
-        bench = Bench(args, *tools, workdir)
-        bench.run()
-    except KeyboardInterrupt:
-        print("\ninterrupted; stopping every child process", file=sys.stderr)
-        return 130
-    except RuntimeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the cleanup short
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        if bench is not None:
-            bench.stop_all()
-        if args.keep_workdir:
-            print(f"work dir kept: {workdir}", file=sys.stderr)
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+    bench = run_bench(lambda: Bench(args, *tools, workdir), workdir, args.keep_workdir)
+    if isinstance(bench, int):
+        return bench
     print()
     print(report.format_report(bench.results, args.concurrency, args.duration))
     output = Path(args.output)
@@ -525,6 +511,38 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     return 0
 
+
+class _Runnable(Protocol):
+    def run(self) -> None: ...
+    def stop_all(self) -> None: ...
+
+
+R = TypeVar("R", bound=_Runnable)
+
+
+def run_bench(make: Callable[[], R], workdir: Path, keep_workdir: bool) -> R | int:
+    """Build a benchmark (`make()`) and run it, stopping every child process it started whatever happens, and
+    removing the work dir unless asked to keep it. The benchmark when it ran through, else the exit code."""
+    bench: R | None = None
+    try:
+        bench = make()
+        bench.run()
+    except KeyboardInterrupt:
+        print("\ninterrupted; stopping every child process", file=sys.stderr)
+        return 130
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the cleanup short
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if bench is not None:
+            bench.stop_all()
+        if keep_workdir:
+            print(f"work dir kept: {workdir}", file=sys.stderr)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return bench
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import signal
 import statistics
 import subprocess
@@ -34,7 +33,7 @@ import targets
 import wrk
 from nginx import MESSAGES_PATH, STREAM32_PATH, Nginx
 from procs import Child, RowCpu, first_line, free_port, off_core_threads, pin_prefix, pin_row, pinning_cores, wait_ready
-from run import _on_sigterm, find_tools
+from run import _on_sigterm, find_tools, run_bench
 
 # The gateway's configs. "plain": telemetry off, cache off (the plain rows); the live page stays at its
 # default (on), as a user gets it. "keyed": plain + one key with rpm and tpm far above what a run reaches (memory
@@ -383,25 +382,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _on_sigterm)
     workdir = Path(tempfile.mkdtemp(prefix="llm-gw-versus-"))
     started = time.time()
-    bench: Versus | None = None
-    try:
-        bench = Versus(args, *tools, workdir)
-        bench.run()
-    except KeyboardInterrupt:
-        print("\ninterrupted; stopping every child process", file=sys.stderr)
-        return 130
-    except RuntimeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        if bench is not None:
-            bench.stop_all()
-        if args.keep_workdir:
-            print(f"work dir kept: {workdir}", file=sys.stderr)
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+    bench = run_bench(lambda: Versus(args, *tools, workdir), workdir, args.keep_workdir)
+    if isinstance(bench, int):
+        return bench
     print()
     print(format_report(bench.results, args.concurrency, args.rounds))
     output = Path(args.output)

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,11 +79,14 @@ def closed_port(host: str = "127.0.0.1") -> int:
 
 
 @contextmanager
-def serve(*args: str, cwd: Path, env: dict[str, str] | None = None) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    """`python -m gateway serve` as a user runs it, on a free port; killed at the end."""
+def serve(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, launcher: Sequence[str] = ()
+) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """`python -m gateway serve` as a user runs it, on a free port; killed at the end. `launcher`: a command
+    that runs it (`opentelemetry-instrument`, say)."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "serve", "--port", str(port), *args],
+        [*launcher, sys.executable, "-m", "gateway", "serve", "--port", str(port), *args],
         cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, **(env or {})},
     )

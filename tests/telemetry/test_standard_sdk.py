@@ -23,7 +23,7 @@ from gateway.config import parse_config
 from tests.conftest import gateway_config
 from tests.fakes.openai_compat import FakeOpenAI
 from tests.fakes.otlp import FakeCollector, Span
-from tests.support import RunningServer, free_port, run_server
+from tests.support import RunningServer, run_server, serve
 from tests.telemetry.conftest import TelemetryGatewayFactory, flush, telemetry_section
 
 MESSAGES = [{"role": "user", "content": "Say hello"}]
@@ -52,32 +52,18 @@ def test_under_opentelemetry_instrument_one_server_span_and_the_upstream_in_the_
     upstream's traceparent in that trace."""
     config = tmp_path / "gateway.toml"
     config.write_text(gateway_config(upstream.url))
-    port = free_port()
-    env = {**os.environ, "OTEL_TRACES_EXPORTER": "otlp", "OTEL_METRICS_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none",
+    env = {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_METRICS_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none",
            "OTEL_EXPORTER_OTLP_ENDPOINT": collector_server.url, "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-           "OTEL_SERVICE_NAME": "instrumented-gateway", "OTEL_BSP_SCHEDULE_DELAY": "100"}
+           "OTEL_SERVICE_NAME": "instrumented-gateway", "OTEL_BSP_SCHEDULE_DELAY": "100",
+           "GATEWAY_CONFIG": str(config)}  # (opentelemetry-instrument would take --config for one of its own)
     instrument = Path(sys.executable).with_name("opentelemetry-instrument")
-    env["GATEWAY_CONFIG"] = str(config)  # (opentelemetry-instrument would take --config for one of its own)
-    process = subprocess.Popen([str(instrument), sys.executable, "-m", "gateway", "serve", "--port", str(port)],
-                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None and time.monotonic() < deadline, process.communicate()[0]
-            time.sleep(0.1)
+    with serve(cwd=tmp_path, env=env, launcher=[str(instrument)]) as (process, url):
         client = openai.OpenAI(base_url=url + "/v1", api_key="k", max_retries=0)
         client.chat.completions.create(model="gpt-test", messages=MESSAGES)
         sent = fake.last.headers["traceparent"]
         list(client.chat.completions.create(model="gpt-test", messages=MESSAGES, stream=True))
         servers = wait_for(collector, 2, "SERVER")
         clients = wait_for(collector, 4 if AIOHTTP_INSTRUMENTED else 2, "CLIENT")
-    finally:
         process.terminate()
         output = process.communicate(timeout=10)[0]
     assert len(servers) == 2, [s.name for s in servers]  # one SERVER span a request, not two
