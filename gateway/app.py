@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import httpx
@@ -22,6 +22,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway import __version__
 from gateway.access.gate import Access, Accounting
@@ -105,6 +106,22 @@ def telemetry_wanted(config: GatewayConfig) -> bool:
     tc = config.telemetry
     return (tc.exporter != "none" or tc.prometheus or bool(os.environ.get("OTEL_TRACES_EXPORTER"))
             or bool(os.environ.get("OTEL_METRICS_EXPORTER")) or "opentelemetry.sdk.trace" in sys.modules)
+
+
+class Direct:
+    """A proxy endpoint (`async (request) -> response`) as a plain ASGI app for its `Route`. Starlette's
+    `request_response` would add, per request, two closures and a second exception wrapper around `send` that
+    the ExceptionMiddleware around every route already is (the same handlers, before the response starts);
+    on the paths every call takes, that was about 2% of a request's instructions (issue 19)."""
+
+    __slots__ = ("handler",)
+
+    def __init__(self, handler: Callable[[Request], Awaitable[ASGIApp]]) -> None:
+        self.handler = handler
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await self.handler(Request(scope, receive, send))
+        await response(scope, receive, send)
 
 
 def create_app(
@@ -227,11 +244,11 @@ def create_app(
 
     responses_api = ResponsesEntrance(endpoints)
     routes = [
-        Route("/v1/chat/completions", endpoints.chat, methods=["POST"]),
-        Route("/v1/completions", endpoints.completions, methods=["POST"]),
-        Route("/v1/embeddings", endpoints.embeddings, methods=["POST"]),
-        Route("/v1/messages", MessagesEntrance(endpoints).messages, methods=["POST"]),
-        Route("/v1/responses", responses_api.create, methods=["POST"]),
+        Route("/v1/chat/completions", Direct(endpoints.chat), methods=["POST"]),
+        Route("/v1/completions", Direct(endpoints.completions), methods=["POST"]),
+        Route("/v1/embeddings", Direct(endpoints.embeddings), methods=["POST"]),
+        Route("/v1/messages", Direct(MessagesEntrance(endpoints).messages), methods=["POST"]),
+        Route("/v1/responses", Direct(responses_api.create), methods=["POST"]),
         Route("/v1/responses/{response_id}", responses_api.retrieve, methods=["GET"]),
         Route("/v1/responses/{response_id}", responses_api.delete, methods=["DELETE"]),
         Route("/v1/responses/{response_id}/input_items", responses_api.input_items, methods=["GET"]),

@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 
 from gateway.access.gate import Access
 from gateway.access.keys import Caller
-from gateway.cache import ResponseCache, Ticket, Upstream
+from gateway.cache import TTL_HEADER, ResponseCache, Ticket, Upstream
 from gateway.config import GatewayConfig
 from gateway.dispatch import Control, Dispatcher
 from gateway.errors import (
@@ -58,6 +58,7 @@ class AsIs:
 # the conversation's earlier turns from its store first)
 Translate = Callable[[dict[str, Any]], dict[str, Any] | AsIs | Awaitable[dict[str, Any] | AsIs]]
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+_SSE_RAW = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in SSE_HEADERS.items()]  # encoded once
 RawHeaders = list[tuple[bytes, bytes]]  # what the answer's headers are built as: no encoding per request
 
 
@@ -270,7 +271,7 @@ class Endpoints:
             if (decision := gateway.access.admit(caller, route, call)) is not None:
                 exchange.admission = await decision
             cache = gateway.cache
-            if cache is not None and (ticket := cache.ticket(exchange, route, call, request.headers,
+            if cache is not None and (ticket := cache.ticket(exchange, route, call, headers,
                                                              pinned=control.pin is not None)):
                 return await self._from_cache(request, gateway, cache, ticket, route, call, control)
             if call.stream:
@@ -278,8 +279,9 @@ class Endpoints:
                     started = await gateway.dispatcher.open_stream(exchange, route, call, control)
                 answer = StreamAnswer(gateway.dispatcher, exchange, route, call, control, started, gateway.secrets)
                 answer.on_end = gateway.leave
+                answer.parsed = translate is not None  # an entrance translates the chunks: hand them over parsed
                 exchange.status = 200
-                return EventStreamResponse(answer.events(), SSE_HEADERS, _answer_headers(exchange, started.attempt))
+                return EventStreamResponse(answer.events(), {}, _SSE_RAW + _answer_headers(exchange, started.attempt))
             async with _WatchClient(request, exchange):  # and for the answer: uvicorn would not stop us
                 outcome = await gateway.dispatcher.complete(exchange, route, call, control)
             exchange.status = 200
@@ -322,12 +324,16 @@ class Endpoints:
         async with _WatchClient(request, exchange):  # leaving, it leaves the flight (the last one cancels it)
             cached = await cache.answer(ticket, upstream)
         exchange.status = 200
-        headers = {**_dict(_answer_headers(exchange, None)), **cached.headers}
         if cached.events is None:
             gateway.observer.request_finished(exchange)
-            return Response(cached.body, media_type="application/json", headers=headers)
+            response = JSONAnswer(cached.body, media_type="application/json")
+            own = cached.headers  # the cache's word on x-gateway-cache and -provider, and its age
+            response.raw_headers += [h for h in _answer_headers(exchange, None) if h[0].decode() not in own]
+            response.raw_headers += [(name.encode(), value.encode()) for name, value in own.items()]
+            return response
         cached.events.on_end = gateway.leave
-        return EventStreamResponse(cached.events, {**SSE_HEADERS, **headers})
+        return EventStreamResponse(cached.events, {**SSE_HEADERS, **_dict(_answer_headers(exchange, None)),
+                                                   **cached.headers})
 
 
 def control_from_headers(headers: Mapping[str, str]) -> Control:
@@ -359,8 +365,9 @@ def control_from_headers(headers: Mapping[str, str]) -> Control:
 _NO_CONTROL = Control()
 
 
-# The request headers the proxy path reads (as `_proxy_headers` finds them)
-_PROXY_HEADERS = frozenset((b"content-length", b"x-gateway-timeout-s", b"x-gateway-fallbacks", b"x-gateway-target"))
+# The request headers the proxy path reads (as `_proxy_headers` finds them): its own, and the cache's
+_PROXY_HEADERS = frozenset((b"content-length", b"x-gateway-timeout-s", b"x-gateway-fallbacks", b"x-gateway-target",
+                            b"cache-control", TTL_HEADER.encode()))
 
 
 def _proxy_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from cachetools import TLRUCache
+from cachetools import Cache, TLRUCache
 
 from gateway.cache.store import Entry
 from gateway.events import NoopObserver, Observer
@@ -29,9 +29,18 @@ class _Bounded(TLRUCache[str, Entry]):
         self.evictions = 0
 
     def __setitem__(self, key: str, value: Entry, *args: Any) -> None:
-        super().__setitem__(key, value)
-        while len(self) > self.max_entries:
+        super().__setitem__(key, value)  # (which has just dropped the expired entries)
+        while self.count() > self.max_entries:
             self.popitem()
+
+    def count(self) -> int:
+        """The entries held, expired ones included until the next write drops them: `len()` would first
+        look for expired entries again (cachetools' timed caches do on every `len` and `currsize`)."""
+        return Cache.__len__(self)
+
+    def size(self) -> int:
+        """The bytes held, counted as `count` is."""
+        return int(Cache.currsize.fget(self))  # type: ignore[attr-defined]
 
     def popitem(self) -> tuple[str, Entry]:
         item = super().popitem()  # cachetools calls this only to make room: expiry goes another way
@@ -62,7 +71,7 @@ class MemoryStore:
             return
         before = entries.evictions
         entries[key] = entry
-        self.observer.cache_changed(self.name, len(entries), int(entries.currsize), entries.evictions - before)
+        self.observer.cache_changed(self.name, entries.count(), entries.size(), entries.evictions - before)
 
     async def purge(self, prefix: str) -> int:
         doomed = [key for key in list(self.entries.keys()) if key.startswith(prefix)]
