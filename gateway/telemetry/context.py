@@ -65,8 +65,8 @@ def upstream_context(context: Context, forward_baggage: bool) -> Context:
     return context if forward_baggage else baggage.clear(context)
 
 
-def inject(span: Span, context: Context) -> dict[str, str]:
-    """The headers that carry an attempt's span (and the client's baggage) to the upstream."""
+def inject(context: Context) -> dict[str, str]:
+    """The headers that carry an attempt's context (its span, and the client's baggage) to the upstream."""
     carrier: dict[str, str] = {}
-    propagate.inject(carrier, context=trace.set_span_in_context(span, context))
+    propagate.inject(carrier, context=context)
     return carrier

@@ -2,8 +2,10 @@
 
 An attempt gets its CLIENT span before the upstream call, made current for the call (so an instrumented
 HTTP client nests under it) and carried in the call's `traceparent`; spans are filled in and ended by the
-middleware after the last byte (spans.py). Metric points are recorded once a request finished (metrics.py).
-Hooks never raise: a failure is logged once and dropped (telemetry never breaks the data path).
+middleware after the last byte (spans.py). Under a SERVER span that is not sampled, with a sampler that drops
+the children of such spans, an attempt gets none: the SERVER span's context goes upstream instead. Metric
+points are recorded once a request finished (metrics.py). Hooks never raise: a failure is logged once and
+dropped (telemetry never breaks the data path).
 """
 
 from __future__ import annotations
@@ -43,9 +45,13 @@ class TelemetryObserver(Observer):
             if state is None:
                 return None  # not a request the middleware saw (none is, today)
             span = tracing.attempt(state, exchange, attempt)
+            if span is None:  # not recorded: the SERVER span (current already) is the upstream's parent
+                return inject(state.upstream)
             attempt.handle = span
-            state.attached = otel_context.attach(trace.set_span_in_context(span, state.context))
-            return inject(span, state.upstream)
+            context = trace.set_span_in_context(span, state.context)
+            state.attached = otel_context.attach(context)
+            upstream = context if state.upstream is state.context else trace.set_span_in_context(span, state.upstream)
+            return inject(upstream)
         except Exception:
             self._failure("attempt_started")
             return None

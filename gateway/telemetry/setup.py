@@ -60,6 +60,16 @@ def _kinds(env: Mapping[str, str], name: str, default: set[str]) -> set[str]:
     return ({part.strip().lower() for part in value.split(",")} if value else default) - {"none", ""}
 
 
+def follows_parent(provider: Any) -> bool:
+    """Whether the provider's sampler drops every span whose (local) parent is not sampled, as the SDK's default
+    and `trace_sample_ratio`'s ParentBased samplers do: told by the sampler's public description."""
+    sampler = getattr(provider, "sampler", None)
+    if not isinstance(sampler, ParentBased):
+        return False
+    description: str = sampler.get_description()  # type: ignore[no-untyped-call]
+    return "localParentNotSampled:AlwaysOffSampler" in description
+
+
 class Telemetry:
     """Everything telemetry built for one app; `app.py` wires it in."""
 
@@ -85,7 +95,8 @@ class Telemetry:
             redactor = load_redactor(tc.redact) if tc.redact and capture else None
             content = ContentCapture(tc.content_max_chars, redactor, secrets) if capture else None
             tracer = tracer_provider.get_tracer(sc.SCOPE, version, schema_url=sc.SCHEMA_URL)
-            self.tracing = Tracing(tracer, provider_name, content, secrets, tc.propagate_baggage)
+            self.tracing = Tracing(tracer, provider_name, content, secrets, tc.propagate_baggage,
+                                   follows_parent(tracer_provider))
         metric_kinds = _kinds(env, "OTEL_METRICS_EXPORTER", {"otlp"} if tc.exporter == "otlp" and tc.otlp_metrics
                               else set())
         self.prometheus = tc.prometheus or "prometheus" in metric_kinds

@@ -57,14 +57,19 @@ class Tracing:
     """What the middleware and the observer share: the tracer, and how spans are filled in."""
 
     def __init__(self, tracer: Tracer, provider_name: ProviderName, content: ContentCapture | None,
-                 secrets: list[str], forward_baggage: bool) -> None:
+                 secrets: list[str], forward_baggage: bool, follow_parent: bool = False) -> None:
         self.tracer = tracer
         self.provider_name = provider_name
         self.content = content
         self.secrets = secrets
         self.forward_baggage = forward_baggage
+        # The sampler drops every span whose parent is not sampled (`follows_parent`): an attempt under an
+        # unsampled SERVER span then gets no span at all (the SDK would make a non-recording one, ~50K
+        # instructions) and the SERVER span's context goes upstream in its place.
+        self.follow_parent = follow_parent
         self.clock = Clock()
         self.active = 0  # requests between their first and their last byte (Telemetry.force_flush waits)
+        self._static: dict[tuple[Any, ...], Attributes] = {}  # CLIENT attributes per target, made once
 
     def begin(self, scope: Scope) -> RequestState:
         """The request's SERVER span: the one an outer ASGI instrumentation made, else a new one continuing
@@ -83,7 +88,10 @@ class Tracing:
         return RequestState(span, context, upstream_context(context, self.forward_baggage), found.trace_id,
                             found.span_id, found.trace_flags.sampled, own)
 
-    def attempt(self, state: RequestState, exchange: Exchange, attempt: Attempt) -> Span:
+    def attempt(self, state: RequestState, exchange: Exchange, attempt: Attempt) -> Span | None:
+        """The attempt's CLIENT span, started; None when the sampler would not record it anyway."""
+        if self.follow_parent and not state.sampled:
+            return None
         span = self.tracer.start_span(f"{exchange.operation} {attempt.model}", state.context, SpanKind.CLIENT,
                                       start_time=self.clock.ns(attempt.started))
         state.attempts.append(span)
@@ -92,6 +100,10 @@ class Tracing:
     def finish(self, scope: Scope, state: RequestState, failure: BaseException | None,
                answer: tuple[bytes, str] | None) -> None:
         """Fill in and end the request's spans (after its last byte)."""
+        if not state.attempts and not state.span.is_recording():
+            if state.own:
+                state.span.end()  # a non-recording span: nothing to fill in
+            return
         facts = scope.get("state") or _NOTHING
         exchange: Exchange | None = facts.get("exchange")
         now = self.clock.ns(time.monotonic())  # one clock for all of a trace's times
@@ -122,14 +134,9 @@ class Tracing:
 
     def client_span(self, span: Span, exchange: Exchange, attempt: Attempt, previous: Attempt | None,
                     inputs: Mapping[str, str], outputs: Mapping[str, str]) -> None:
-        provider_name = self.provider_name(attempt.provider, attempt.provider_type)
-        a: Attributes = {
-            sc.OPERATION: exchange.operation, sc.PROVIDER_NAME: provider_name, sc.REQUEST_MODEL: attempt.model,
-            sc.ROUTE: attempt.route, sc.TARGET: attempt.target, sc.PROVIDER: attempt.provider,
-            sc.ATTEMPT: attempt.number,
-        }
-        if attempt.server_address:
-            a[sc.SERVER_ADDRESS], a[sc.SERVER_PORT] = attempt.server_address, attempt.server_port
+        a = dict(self.static_attributes(exchange.operation, attempt))
+        provider_name = a[sc.PROVIDER_NAME]
+        a[sc.ATTEMPT] = attempt.number
         if exchange.stream:
             a[sc.REQUEST_STREAM] = True
         if exchange.cache:
@@ -141,7 +148,7 @@ class Tracing:
         if previous is not None and previous.outcome != "ok":
             a[sc.FAILOVER_REASON] = previous.error or "error"
         if exchange.body:
-            request_parameters(a, exchange.operation, exchange.body, provider_name)
+            request_parameters(a, exchange.operation, exchange.body, str(provider_name))
         a.update(inputs)
         if attempt.status is not None:
             a[sc.HTTP_STATUS] = attempt.status
@@ -178,6 +185,24 @@ class Tracing:
             a[sc.ERROR_TYPE] = error
             span.set_status(Status(StatusCode.ERROR, describe(error)))
         span.set_attributes(a)
+
+    def static_attributes(self, operation: str, attempt: Attempt) -> Attributes:
+        """What every CLIENT span of one operation on one target carries (a shared dict: copy before adding)."""
+        key = (operation, attempt.route, attempt.provider, attempt.provider_type, attempt.model,
+               attempt.server_address, attempt.server_port)
+        found = self._static.get(key)
+        if found is None:
+            found = {
+                sc.OPERATION: operation, sc.PROVIDER_NAME: self.provider_name(attempt.provider, attempt.provider_type),
+                sc.REQUEST_MODEL: attempt.model, sc.ROUTE: attempt.route, sc.TARGET: attempt.target,
+                sc.PROVIDER: attempt.provider,
+            }
+            if attempt.server_address:
+                found[sc.SERVER_ADDRESS], found[sc.SERVER_PORT] = attempt.server_address, attempt.server_port
+            if len(self._static) >= 1024:  # bounded by the config's targets; a reload may add more
+                self._static.clear()
+            self._static[key] = found
+        return found
 
     # -- SERVER: the client's request -------------------------------------------------------------------
 
@@ -317,28 +342,34 @@ class ServerSpanMiddleware:
                 capture.finish(failure)
 
 
+_PARAMETER_KEYS = frozenset({key for key, _, _ in sc.NUMERIC_PARAMETERS} | {"stop", "n", "response_format"})
+
+
 def request_parameters(a: Attributes, operation: str, body: Mapping[str, Any], provider_name: str) -> None:
     """The GenAI request attributes for the parameters the client set (none invented)."""
-    for key, name, kind in sc.NUMERIC_PARAMETERS:
-        value = body.get(key)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            if kind is int and isinstance(value, float) and not value.is_integer():
+    if not _PARAMETER_KEYS.isdisjoint(body):  # most bodies set one or two of them, or none
+        for key, name, kind in sc.NUMERIC_PARAMETERS:  # in order: max_completion_tokens wins over max_tokens
+            if key not in body:
                 continue
-            a[name] = kind(value)
-    stop = body.get("stop")
-    if isinstance(stop, str):
-        a[sc.STOP_SEQUENCES] = [stop]
-    elif isinstance(stop, list) and stop and all(isinstance(s, str) for s in stop):
-        a[sc.STOP_SEQUENCES] = list(stop)
-    n = body.get("n")
-    if isinstance(n, int) and not isinstance(n, bool) and n != 1:
-        a[sc.CHOICE_COUNT] = n
-    response_format = body.get("response_format")
-    kind_of = response_format.get("type") if isinstance(response_format, dict) else None
-    if kind_of in ("json_object", "json_schema"):
-        a[sc.OUTPUT_TYPE] = "json"
-    elif kind_of == "text":
-        a[sc.OUTPUT_TYPE] = "text"
+            value = body[key]
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                if kind is int and isinstance(value, float) and not value.is_integer():
+                    continue
+                a[name] = kind(value)
+        stop = body.get("stop")
+        if isinstance(stop, str):
+            a[sc.STOP_SEQUENCES] = [stop]
+        elif isinstance(stop, list) and stop and all(isinstance(s, str) for s in stop):
+            a[sc.STOP_SEQUENCES] = list(stop)
+        n = body.get("n")
+        if isinstance(n, int) and not isinstance(n, bool) and n != 1:
+            a[sc.CHOICE_COUNT] = n
+        response_format = body.get("response_format")
+        kind_of = response_format.get("type") if isinstance(response_format, dict) else None
+        if kind_of in ("json_object", "json_schema"):
+            a[sc.OUTPUT_TYPE] = "json"
+        elif kind_of == "text":
+            a[sc.OUTPUT_TYPE] = "text"
     if operation == "embeddings":
         if isinstance(body.get("encoding_format"), str):
             a[sc.ENCODING_FORMATS] = [body["encoding_format"]]

@@ -17,9 +17,11 @@ from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, Sampler, TraceIdRatioBased
 
 from gateway.app import create_app
 from gateway.config import parse_config
+from gateway.telemetry.setup import follows_parent
 from tests.conftest import gateway_config
 from tests.fakes.openai_compat import FakeOpenAI
 from tests.fakes.otlp import FakeCollector, Span
@@ -181,3 +183,18 @@ with run_server(app) as gateway:
         assert traceparent(fake.last.headers["traceparent"])[0] == "0af7651916cd43dd8448eb211c80319c"
         [server] = collector.spans("SERVER")
         assert server.trace_id == "0af7651916cd43dd8448eb211c80319c" and server.parent_span_id == "b7ad6b7169203331"
+
+
+@pytest.mark.parametrize(("sampler", "follows"), [
+    (None, True),  # the SDK's default (OTEL_TRACES_SAMPLER unset): parent-based, always on
+    (ParentBased(TraceIdRatioBased(0.1)), True),  # trace_sample_ratio = 0.1
+    (ParentBased(ALWAYS_ON, local_parent_not_sampled=ALWAYS_ON), False),
+    (ALWAYS_ON, False),
+])
+def test_an_attempt_under_an_unsampled_server_span_is_spanless_only_where_the_sampler_drops_it(
+    sampler: Sampler | None, follows: bool, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An attempt whose SERVER span is not sampled gets no span of its own (the SERVER span's context goes
+    upstream instead) only when the provider's sampler would drop it anyway; any other sampler still decides."""
+    monkeypatch.delenv("OTEL_TRACES_SAMPLER", raising=False)
+    assert follows_parent(TracerProvider(sampler=sampler, shutdown_on_exit=False)) is follows
