@@ -14,6 +14,7 @@ Bytes arrive in arbitrary pieces; an event is complete at the first blank line. 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(slots=True)
@@ -38,19 +39,38 @@ class SSEDecoder:
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         buffer = self._buffer + chunk
         if b"\r" not in buffer and not self._data and self._event is None:
+            data = self._data_lines(buffer)
+            if data is not None:
+                return [SSEEvent(one) for one in data]
             return self._feed_fast(buffer)
         return self._feed_lines(buffer)
 
+    def feed_data(self, chunk: bytes) -> list[bytes] | None:
+        """The data of the events `chunk` completes when each is a lone `data: ` line (what OpenAI-style servers
+        send): `feed` would give them as nameless events. Otherwise None, and nothing is taken: `feed` it."""
+        buffer = self._buffer + chunk
+        if b"\r" in buffer or self._data or self._event is not None:
+            return None
+        return self._data_lines(buffer)
+
+    def _data_lines(self, buffer: bytes) -> list[bytes] | None:
+        """`buffer` up to its last blank line as `data: <line>\n\n` events, cut at their separators (one split, a
+        search for a newline in what is between them): their data, the rest held. None when it is not that."""
+        end = buffer.rfind(b"\n\n")
+        if end < 0:
+            self._buffer = buffer  # no event complete yet
+            return []
+        if not buffer.startswith(b"data: "):
+            return None
+        data = buffer[6:end].split(b"\n\ndata: ")
+        if b"\n" in b"".join(data):
+            return None
+        self._buffer = buffer[end + 2:]
+        return data
+
     def _feed_fast(self, buffer: bytes) -> list[SSEEvent]:
-        """The common framing, `data: <one line>\n\n` per event, without walking line by line."""
+        """Block by block while each is one `data: ` line; the general parser from the first that is not."""
         *blocks, rest = buffer.split(b"\n\n")
-        # Every block one `data: ` line (what OpenAI-style servers send): the newlines are the separators' alone
-        # and each separator is followed by `data: `. Three counts in C rather than a test per block in Python.
-        end, n = len(buffer) - len(rest), len(blocks)
-        if (n and buffer.count(b"\n", 0, end) == 2 * n and buffer.startswith(b"data: ")
-                and buffer.count(b"\n\ndata: ", 0, end) == n - 1):
-            self._buffer = rest
-            return [SSEEvent(block[6:]) for block in blocks]
         events: list[SSEEvent] = []
         for i, block in enumerate(blocks):
             if block.startswith(b"data: ") and b"\n" not in block:
@@ -84,7 +104,9 @@ class SSEDecoder:
         """End of input: an event not followed by a blank line is still delivered."""
         events: list[SSEEvent] = []
         if self._buffer:
-            self._line(self._buffer.rstrip(b"\r"), events)
+            # line by line: the fast paths hold whole lines too (`event: x\ndata: y` with no blank line after it)
+            buffer, self._buffer = self._buffer, b""
+            events = self._feed_lines(buffer + b"\n")
             self._buffer = b""
         self._line(b"", events)
         return events
@@ -105,6 +127,30 @@ class SSEDecoder:
             self._data.append(value)
         elif field == b"event":
             self._event = value.decode("utf-8", "replace")
+
+
+class Frames(bytes):
+    """Events framed as `data: <payload>\n\n` each, whose payloads were parsed on the way (`parsed`, one per
+    event, in order): a reader of such bytes (an entrance translating the gateway's own stream) takes those
+    rather than decode and parse the payloads again. To anything else they are the bytes they are.
+
+    An OpenAI chunk is in `parsed` as the dict it parses to, or as a str: the text of a chunk that says
+    nothing else (choice 0's `delta.content`; no role, tool call, finish reason, usage or error), which
+    comes after a chunk of the same stream given whole (see gateway/providers/base.py `Kept`)."""
+
+    parsed: list[Any]
+
+    @classmethod
+    def of(cls, payloads: list[bytes], parsed: list[Any]) -> Frames:
+        """`payloads` (not empty) framed, with `parsed[i]` what `payloads[i]` parses to."""
+        frames = cls(frame(payloads))
+        frames.parsed = parsed
+        return frames
+
+
+def frame(payloads: list[bytes]) -> bytes:
+    """Payloads (not empty, none containing a newline) as `data:` events."""
+    return b"data: " + b"\n\ndata: ".join(payloads) + b"\n\n"
 
 
 def encode(data: bytes, event: str | None = None) -> bytes:

@@ -43,6 +43,8 @@ class StreamAnswer:
         self.secrets = secrets
         self.delivered: list[str] = []  # choice-0 text the client has received
         self.on_end: Callable[[], None] | None = None  # called once, when the stream is over
+        # True: the chunks go out as `sse.Frames` carrying them parsed, for an entrance that translates them
+        self.parsed = False
 
     async def events(self) -> AsyncIterator[bytes]:
         outcome, transform = self.outcome, None
@@ -50,12 +52,15 @@ class StreamAnswer:
         try:
             while True:
                 try:
+                    stream = outcome.result.stream
                     async with contextlib.aclosing(self._batches(outcome.result)) as batches:
                         async for batch in batches:
+                            parsed = stream.parsed(batch, self.parsed)  # (every batch: the translator holds them)
                             if transform is not None:
                                 batch = [out for payload in batch for out in transform.feed(payload)]
+                                parsed = None
                             if batch:
-                                yield b"".join([b"data: " + payload + b"\n\n" for payload in batch])
+                                yield sse.Frames.of(batch, parsed) if parsed else sse.frame(batch)
                 except (UpstreamError, Diverged) as caught:
                     error = caught if isinstance(caught, UpstreamError) else _diverged(outcome.attempt.provider)
                     self._note_delivered(outcome, transform)

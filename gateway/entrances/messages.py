@@ -21,7 +21,7 @@ from starlette.responses import Response
 from gateway.endpoints import Answer, Endpoints, answer_data
 from gateway.errors import InvalidRequestError
 from gateway.eventstream import EventStreamResponse
-from gateway.sse import SSEDecoder
+from gateway.sse import Frames, SSEDecoder
 
 STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "content_filter": "refusal"}
 ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
@@ -42,10 +42,12 @@ class MessagesEntrance:
             events = EventStreamResponse(to_anthropic_events(answer.chunks), {}, status_code=answer.status_code)
             events.raw_headers = answer.raw_headers
             return events
-        headers = {k: v for k, v in answer.headers.items() if k not in ("content-length", "content-type")}
         data = answer_data(answer)
         body = to_anthropic_message(data) if answer.status_code == 200 else to_anthropic_error(answer.status_code, data)
-        return Response(orjson.dumps(body), answer.status_code, headers, media_type="application/json")
+        response = Response(orjson.dumps(body), answer.status_code, media_type="application/json")
+        # the answer's headers but its body's two, ahead of this body's two, as they were (not decoded, encoded again)
+        response.raw_headers[:0] = [h for h in answer.raw_headers if h[0] not in (b"content-length", b"content-type")]
+        return response
 
 
 # -- request: Anthropic -> OpenAI -------------------------------------------------------------------
@@ -208,7 +210,10 @@ async def to_anthropic_events(chunks: AsyncIterator[bytes]) -> AsyncIterator[byt
     decoder, state = SSEDecoder(), EventState()
     try:
         async for raw in chunks:
-            out = b"".join(state.feed(event.data) for event in decoder.feed(raw))
+            if type(raw) is Frames and decoder.idle:  # chunks parsed already (the gateway's own stream)
+                out = b"".join([state.feed_chunk(chunk) for chunk in raw.parsed])
+            else:
+                out = b"".join([state.feed(event.data) for event in decoder.feed(raw)])
             if out:
                 yield out
             if state.done:
@@ -238,7 +243,12 @@ class EventState:
             return self._close() + _event("message_delta", {
                 "delta": {"stop_reason": self.stop_reason, "stop_sequence": None},
                 "usage": to_anthropic_usage(self.usage)}) + _event("message_stop", {})
-        chunk = orjson.loads(data)
+        return self.feed_chunk(orjson.loads(data))
+
+    def feed_chunk(self, chunk: Any) -> bytes:
+        """One chunk's events, from the chunk parsed (or its text alone: a text chunk, see `sse.Frames`)."""
+        if type(chunk) is str:
+            return self._text(chunk) if chunk else b""
         if "error" in chunk:
             self.done = True
             return _event("error", {"error": to_anthropic_error(502, chunk)["error"]})
@@ -261,17 +271,22 @@ class EventState:
     def _choice(self, choice: dict[str, Any]) -> bytes:
         delta = choice.get("delta") or {}
         out = b""
-        if delta.get("content"):
-            if self.text_block is None or self.open != self.text_block:
-                out += self._open({"type": "text", "text": ""})
-                self.text_block = self.open
-            out += _event("content_block_delta", {"index": self.open,
-                                                  "delta": {"type": "text_delta", "text": delta["content"]}})
+        if text := delta.get("content"):
+            out += self._text(text)
         for call in delta.get("tool_calls") or ():
             out += self._tool(call)
         if choice.get("finish_reason"):
             self.stop_reason = STOP_REASONS.get(choice["finish_reason"], "end_turn")
         return out
+
+    def _text(self, text: Any) -> bytes:
+        out = b""
+        if self.text_block is None or self.open != self.text_block:
+            out += self._open({"type": "text", "text": ""})
+            self.text_block = self.open
+        # _event("content_block_delta", {"index": ..., "delta": {"type": "text_delta", "text": text}}), the
+        # same bytes written directly: most events of a stream are these
+        return out + b"%b%b%b%b}}\n\n" % (_TEXT_DELTA, str(self.open).encode(), _TEXT_DELTA_MIDDLE, orjson.dumps(text))
 
     def _tool(self, call: dict[str, Any]) -> bytes:
         out = b""
@@ -297,6 +312,10 @@ class EventState:
         out = _event("content_block_stop", {"index": self.open})
         self.open = None
         return out
+
+
+_TEXT_DELTA = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":'
+_TEXT_DELTA_MIDDLE = b',"delta":{"type":"text_delta","text":'
 
 
 def _event(kind: str, data: dict[str, Any]) -> bytes:

@@ -99,7 +99,7 @@ class ResponsesEntrance:
         out.raw_headers += [h for h in answer.raw_headers if h[0] not in (b"content-length", b"content-type")]
         return out
 
-    async def _events(
+    def _events(
         self, gateway: Gateway, answer: EventStreamResponse, body: dict[str, Any], history: list[dict[str, Any]],
         owner: str, response_id: str, created: int, store: bool,
     ) -> AsyncIterator[bytes]:
@@ -108,8 +108,7 @@ class ResponsesEntrance:
         async def keep(response: dict[str, Any]) -> None:
             await _keep(gateway, owner, body, history, response)
 
-        async for event in to_response_events(answer.chunks, body, response_id, created, keep if store else None):
-            yield event
+        return to_response_events(answer.chunks, body, response_id, created, keep if store else None)
 
     async def _native(self, gateway: Gateway, answer: Answer, owner: str) -> Answer:
         """A provider's own answer, as it gave it; the gateway notes whose it is and which provider keeps it

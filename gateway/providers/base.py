@@ -23,7 +23,7 @@ import logging
 import time
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
 import httpx
 import orjson
@@ -35,6 +35,7 @@ from gateway.sse import SSEDecoder, SSEEvent
 from gateway.upstream import Upstream, UpstreamResponse, classify, iter_body, read_body
 
 log = logging.getLogger("gateway.providers")
+E = TypeVar("E", SSEEvent, bytes)  # what a translator is fed: events, or only their data
 
 # "responses": the Responses API sent as it is, to a provider with `responses = "native"` (others translate it
 # to "chat" first: gateway/entrances/responses.py)
@@ -106,13 +107,52 @@ class StreamTranslator(Protocol):
     """Turns one upstream stream's events into OpenAI chunk payloads (JSON bytes, one per `data:` line).
 
     Made fresh for each attempt; keeps the per-stream state (tool-call indices, usage) in `facts`.
-    `finished` is true once the upstream said the answer is complete.
+    `finished` is true once the upstream said the answer is complete. A translator that parses the payloads
+    it passes on may keep them parsed in a `kept` attribute (`Kept`), for the stream's reader.
     """
 
     facts: Facts
     finished: bool
 
     def feed(self, event: SSEEvent) -> list[bytes]: ...
+
+
+class Kept:
+    """Payloads a translator passed on and what each parses to, until the stream's reader takes them
+    (`take`), so that one parse of each chunk serves the facts and a translating reader alike.
+
+    What a payload parses to is kept as the chunk (a dict), or as a str: the text of a chunk that says nothing
+    else (choice 0's `delta.content`, no role, tool call, finish reason or usage), which follows a chunk of
+    the same stream kept whole (`openai.TextChunk`). `sse.Frames` hands both on to the reader as they are.
+
+    `take(batch)` answers only for exactly the payloads kept first (compared by value: equal bytes parse
+    to equal chunks), else None (the reader parses them itself). A reader that never takes costs at most
+    about `LIMIT` chunks held (`bound`, once per read)."""
+
+    __slots__ = ("payloads", "chunks")
+    LIMIT = 1024
+
+    def __init__(self) -> None:
+        self.payloads: list[bytes] = []
+        self.chunks: list[Any] = []
+
+    def bound(self) -> None:
+        if len(self.payloads) > self.LIMIT:
+            self.payloads.clear()
+            self.chunks.clear()
+
+    def take(self, batch: list[bytes], build: bool = True) -> list[Any] | None:
+        """The chunks of `batch`, the payloads passed on next, in order; None when they were not all kept, or
+        not `build` (the reader does not want them: they are only dropped)."""
+        n = len(batch)
+        payloads, chunks = self.payloads, self.chunks
+        if payloads[:n] == batch:
+            taken = chunks[:n] if build else None
+            del payloads[:n], chunks[:n]
+            return taken
+        payloads.clear()  # out of step (a reader that skipped some): nothing kept is of use any more
+        chunks.clear()
+        return None
 
 
 class Provider(Protocol):
@@ -256,14 +296,28 @@ class UpstreamStream:
         self.translator = translator
         self.facts = translator.facts
         self.first_chunk_at: float | None = None
+        self.kept: Kept | None = getattr(translator, "kept", None)
+
+    def parsed(self, batch: list[bytes], build: bool = True) -> list[Any] | None:
+        """What the payloads of `batch` (the next ones `chunks()` yielded) parse to, as the translator parsed
+        them; None when it kept none or not `build`. Each batch is to be asked for once, in order (without
+        `build` when its chunks are not wanted: the translator keeps them until then)."""
+        return self.kept.take(batch, build) if self.kept is not None else None
 
     async def chunks(self) -> AsyncGenerator[list[bytes], None]:
         decoder = SSEDecoder()
         feed = self.translator.feed
+        # A translator that reads only the events' data may take it without the events (SSEDecoder.feed_data)
+        feed_data: Callable[[bytes], list[bytes]] | None = getattr(self.translator, "feed_data", None)
         translator = self.translator
         try:
             async for raw in iter_body(self.response, self.max_bytes, self.provider):
-                batch, error = _translate(decoder.feed(raw), feed)
+                if self.kept is not None:
+                    self.kept.bound()
+                if feed_data is not None and (data := decoder.feed_data(raw)) is not None:
+                    batch, error = _translate(data, feed_data)
+                else:
+                    batch, error = _translate(decoder.feed(raw), feed)
                 if batch:
                     self.facts.chunks += len(batch)
                     if self.first_chunk_at is None:
@@ -291,7 +345,7 @@ class UpstreamStream:
 
 
 def _translate(
-    events: list[SSEEvent], feed: Callable[[SSEEvent], list[bytes]]
+    events: list[E], feed: Callable[[E], list[bytes]]
 ) -> tuple[list[bytes], UpstreamError | None]:
     """Translate one read's events. An error stops the batch but what came before it still goes out,
     so the text the client has is exactly the text the translator saw."""

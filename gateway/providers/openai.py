@@ -26,6 +26,7 @@ from gateway.providers.base import (
     Call,
     Facts,
     HttpProvider,
+    Kept,
     Reply,
     UpstreamRequest,
     error_from_body,
@@ -125,22 +126,46 @@ class OpenAIProvider(HttpProvider):
 
 
 class OpenAIStream:
-    """Passes chunks through unchanged, reading ids, finish reasons and usage on the way."""
+    """Passes chunks through unchanged, reading ids, finish reasons and usage on the way.
 
-    __slots__ = ("provider", "facts", "finished", "strip_usage")
+    The chunks it parsed for that are kept beside the payloads it passed on (`kept`), until the stream's
+    reader takes them (`UpstreamStream.parsed`): a reader translating them parses nothing again."""
+
+    __slots__ = ("provider", "facts", "finished", "strip_usage", "kept", "like", "tries")
 
     def __init__(self, provider: str, *, strip_usage: bool = False) -> None:
         self.provider = provider
         self.facts = Facts()
         self.finished = False
         self.strip_usage = strip_usage
+        self.kept = Kept()
+        self.like: TextChunk | None = None  # the text chunks of this stream, as learnt from one of them
+        self.tries = TextChunk.TRIES
 
     def feed(self, event: SSEEvent) -> list[bytes]:
-        if event.data == b"[DONE]":
+        return self.feed_data(event.data)  # (an event's name says nothing here)
+
+    def feed_data(self, data: bytes) -> list[bytes]:
+        if data == b"[DONE]":
             self.finished = True
             return []
+        like = self.like
+        if like is not None and data.startswith(like.head) and data.endswith(like.tail):
+            try:
+                text = orjson.loads(data[like.start:len(data) - like.end])
+            except ValueError:
+                text = None
+            if type(text) is str:
+                # the same chunk as `like` but for its text: what the checks and the facts below make of it, known
+                if text:
+                    self.facts.content_started = True
+                    self.facts.text.append(text)
+                kept = self.kept
+                kept.payloads.append(data)
+                kept.chunks.append(text)  # (a text chunk: kept as its text, see Kept)
+                return [data]
         try:
-            chunk = orjson.loads(event.data)
+            chunk = orjson.loads(data)
         except ValueError:
             chunk = None
         if not isinstance(chunk, dict) or not well_formed(chunk, "delta"):
@@ -163,7 +188,65 @@ class OpenAIStream:
             facts.read_usage(chunk["usage"])
             if self.strip_usage and not chunk.get("choices"):
                 return []  # the usage-only chunk the gateway asked for, not the client
-        return [event.data]
+        if self.tries and (choice := TextChunk.text_choice(chunk)) is not None:
+            self.tries -= 1
+            self.like = TextChunk.learn(data, chunk, choice) or self.like
+        self.kept.payloads.append(data)
+        self.kept.chunks.append(chunk)
+        return [data]
+
+
+class TextChunk:
+    """What a stream's text chunks have in common, learnt from one of them: its bytes around its text.
+
+    A chunk of one choice (index 0) whose delta is only `content`, no finish reason and no usage, say
+    `{"id":"c1",...,"choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]}`, is `head`, the
+    text as a JSON string, `tail`. Another payload that is `head` + one JSON string + `tail` is that same chunk
+    with that text: JSON has no context beyond the tokens, so a string token in the place of another string
+    token changes that value alone. That the place is the delta's `content` (and not a value overridden by a
+    later duplicate key, say) is proven once, by parsing the chunk with a probe text there. Such a payload
+    then passes every check the chunk passed and adds to the facts only its text: no parse of the whole chunk,
+    no check, no facts to read (a provider's text chunks differ in their text alone, typically).
+    """
+
+    __slots__ = ("head", "tail", "whole", "choice", "start", "end")
+    TRIES = 3  # chunks learnt from per stream, at most: a provider whose chunks differ in more costs no more
+    PROBE = "\x00gateway probe\x00"
+
+    def __init__(self, head: bytes, tail: bytes, whole: dict[str, Any], choice: dict[str, Any]) -> None:
+        self.head, self.tail, self.whole, self.choice = head, tail, whole, choice
+        self.start, self.end = len(head), len(tail)
+
+    @staticmethod
+    def text_choice(chunk: dict[str, Any]) -> dict[str, Any] | None:
+        """The choice of a text chunk (a chunk that passed the checks), else None."""
+        choices = chunk.get("choices")
+        if chunk.get("usage") or type(choices) is not list or len(choices) != 1:
+            return None
+        choice: dict[str, Any] = choices[0]
+        delta = choice.get("delta")
+        if (choice.get("index", 0) != 0 or isinstance(choice.get("finish_reason"), str) or type(delta) is not dict
+                or len(delta) != 1 or type(delta.get("content")) is not str):
+            return None
+        return choice
+
+    @classmethod
+    def learn(cls, payload: bytes, chunk: dict[str, Any], choice: dict[str, Any]) -> TextChunk | None:
+        """The shape of `payload`, a text chunk that parsed to `chunk` (`choice` its choice), when it is found."""
+        text = orjson.dumps(choice["delta"]["content"])
+        at = payload.rfind(text)
+        if at < 0:
+            return None
+        like = cls(payload[:at], payload[at + len(text):], chunk, choice)
+        try:
+            probed = orjson.loads(like.head + orjson.dumps(cls.PROBE) + like.tail)
+        except ValueError:
+            return None
+        return like if probed == like.chunk(cls.PROBE) else None
+
+    def chunk(self, text: str) -> dict[str, Any]:
+        """This chunk with `text` as its text, as parsing it gives it."""
+        return {**self.whole, "choices": [{**self.choice, "delta": {"content": text}}]}
 
 
 class ResponsesStream:
