@@ -16,6 +16,9 @@ from tests.support import RunningServer, run_server
 
 GATEWAY_KEY = "gw-key-forwarding-0123456789"
 KEYS = f"""
+[limits]
+spend_file = ""  # in memory: the default file would land in the directory the tests run from
+
 [[keys]]
 name = "team"
 key = "{GATEWAY_KEY}"
