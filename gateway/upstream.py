@@ -156,15 +156,7 @@ class AiohttpAnswer:
         """The body as it came (what `httpx.Response.aiter_raw` gives: pieces of at most 16 KiB, the stream's
         `CHUNK_SIZE`); the response is closed once it has all been read."""
         content = self._response.content
-        while True:
-            try:
-                piece = await content.read(AiohttpResponseStream.CHUNK_SIZE)
-            except aiohttp.EofStream:
-                break
-            except Exception:
-                _raise_mapped()
-            if not piece:
-                break
+        while piece := await _piece(content):
             yield piece
         await self.aclose()
 
@@ -189,21 +181,11 @@ class AiohttpAnswer:
         content = self._response.content
         pieces: list[bytes] = []
         total = 0
-        while True:
-            try:
-                piece = await content.read(AiohttpResponseStream.CHUNK_SIZE)
-            except aiohttp.EofStream:
-                break
-            except Exception:
-                _raise_mapped()
-            if not piece:
-                break
+        while piece := await _piece(content):
             total += len(piece)
             if total > limit:
-                break
+                raise _too_long(provider, limit)
             pieces.append(piece)
-        if total > limit:
-            raise _too_long(provider, limit)
         await self.aclose()
         return b"".join(pieces)
 
@@ -217,6 +199,16 @@ class AiohttpAnswer:
                 await self._response.__aexit__(None, None, None)
             except Exception:
                 _raise_mapped()
+
+
+async def _piece(content: aiohttp.StreamReader) -> bytes:
+    """The next piece of a body, at most 16 KiB (httpx_aiohttp's `CHUNK_SIZE`); b"" at its end."""
+    try:
+        return await content.read(AiohttpResponseStream.CHUNK_SIZE)
+    except aiohttp.EofStream:
+        return b""
+    except Exception:
+        _raise_mapped()
 
 
 def _raise_mapped() -> NoReturn:
