@@ -324,16 +324,16 @@ class Endpoints:
         async with _WatchClient(request, exchange):  # leaving, it leaves the flight (the last one cancels it)
             cached = await cache.answer(ticket, upstream)
         exchange.status = 200
+        own = cached.headers  # the cache's word on x-gateway-cache and -provider, and its age
+        headers = [h for h in _answer_headers(exchange, None) if h[0].decode() not in own]
+        headers += [(name.encode(), value.encode()) for name, value in own.items()]
         if cached.events is None:
             gateway.observer.request_finished(exchange)
             response = JSONAnswer(cached.body, media_type="application/json")
-            own = cached.headers  # the cache's word on x-gateway-cache and -provider, and its age
-            response.raw_headers += [h for h in _answer_headers(exchange, None) if h[0].decode() not in own]
-            response.raw_headers += [(name.encode(), value.encode()) for name, value in own.items()]
+            response.raw_headers += headers
             return response
         cached.events.on_end = gateway.leave
-        return EventStreamResponse(cached.events, {**SSE_HEADERS, **_dict(_answer_headers(exchange, None)),
-                                                   **cached.headers})
+        return EventStreamResponse(cached.events, {}, _SSE_RAW + headers)
 
 
 def control_from_headers(headers: Mapping[str, str]) -> Control:
