@@ -37,7 +37,7 @@ from gateway.entrances.messages import MessagesEntrance, to_anthropic_error
 from gateway.entrances.responses_http import ResponsesEntrance
 from gateway.errors import GatewayError, InvalidRequestError
 from gateway.events import Fanout, NoopObserver, Observer
-from gateway.middleware import EntryMiddleware
+from gateway.middleware import Answer, EntryMiddleware, ErrorHandler, Lane
 from gateway.openapi import openapi
 from gateway.providers.base import HttpProvider, build_provider
 from gateway.providers.registry import unavailable_types
@@ -243,12 +243,16 @@ def create_app(
         return error_response(exc, reloader.gateway.secrets)
 
     responses_api = ResponsesEntrance(endpoints)
+    proxied: dict[str, Callable[[Request], Awaitable[Answer]]] = {
+        "/v1/chat/completions": endpoints.chat,
+        "/v1/completions": endpoints.completions,
+        "/v1/embeddings": endpoints.embeddings,
+        "/v1/messages": MessagesEntrance(endpoints).messages,
+        "/v1/responses": responses_api.create,
+    }
+    lanes = {path: Lane(Route(path, Direct(handler), methods=["POST"]), handler) for path, handler in proxied.items()}
     routes = [
-        Route("/v1/chat/completions", Direct(endpoints.chat), methods=["POST"]),
-        Route("/v1/completions", Direct(endpoints.completions), methods=["POST"]),
-        Route("/v1/embeddings", Direct(endpoints.embeddings), methods=["POST"]),
-        Route("/v1/messages", Direct(MessagesEntrance(endpoints).messages), methods=["POST"]),
-        Route("/v1/responses", Direct(responses_api.create), methods=["POST"]),
+        *(lane.route for lane in lanes.values()),
         Route("/v1/responses/{response_id}", responses_api.retrieve, methods=["GET"]),
         Route("/v1/responses/{response_id}", responses_api.delete, methods=["DELETE"]),
         Route("/v1/responses/{response_id}/input_items", responses_api.input_items, methods=["GET"]),
@@ -266,13 +270,10 @@ def create_app(
         routes.append(Route("/metrics", telemetry.metrics_endpoint, methods=["GET"]))
     if live is not None:
         routes += live.routes(reloader.current)
-    app = Starlette(
-        routes=routes,
-        lifespan=lifespan,
-        exception_handlers={HTTPException: http_error, Exception: unexpected, InvalidRequestError: bad_request},
-    )
+    errors: dict[Any, ErrorHandler] = {HTTPException: http_error, InvalidRequestError: bad_request}
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={**errors, Exception: unexpected})
     app.add_middleware(EntryMiddleware, current=reloader.current, observer=observer,
-                       reshape={"/v1/messages": to_anthropic_error})
+                       reshape={"/v1/messages": to_anthropic_error}, lanes=lanes, errors=errors)
     if config.server.cors_origins:  # outside the key check: a browser's preflight carries no key
         app.add_middleware(
             CORSMiddleware, allow_origins=config.server.cors_origins, allow_methods=["GET", "POST", "DELETE"],

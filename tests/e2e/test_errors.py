@@ -8,9 +8,11 @@ import httpx
 import openai
 import pytest
 
+from gateway.app import create_app
+from gateway.config import parse_config
 from tests.conftest import UPSTREAM_KEY, GatewayFactory, dead_first_route, gateway_config
 from tests.fakes.openai_compat import Fail, FakeOpenAI, ResetServer, Stall
-from tests.support import RunningServer, closed_port
+from tests.support import RunningServer, closed_port, run_server
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 
@@ -152,3 +154,41 @@ def test_failover_to_next_target_on_connection_error(start_gateway: GatewayFacto
     assert response.status_code == 200
     assert response.headers["x-gateway-attempts"] == "2"
     assert response.headers["x-gateway-provider"] == "fake"
+
+
+class _BrokenTransport(httpx.AsyncBaseTransport):
+    """An upstream connection that fails in a way nothing expects (not an httpx error): a bug's stand-in."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        raise RuntimeError("sk-upstream-secret broke")
+
+
+@pytest.mark.parametrize(("path", "body"), [
+    ("/v1/chat/completions", {"model": "gpt-test", "messages": MESSAGES}),
+    ("/v1/messages", {"model": "gpt-test", "messages": MESSAGES, "max_tokens": 5}),
+    ("/v1/responses", {"model": "gpt-test", "input": "hi"}),
+])
+def test_an_unexpected_error_on_a_proxy_path_is_a_500_in_openai_shape_and_the_gateway_keeps_serving(
+        upstream: RunningServer, path: str, body: dict[str, object], caplog: pytest.LogCaptureFixture) -> None:
+    """The proxy paths go from the way in straight to their handler (issue 19): what Starlette's router and
+    exception layers did for them must still happen. An exception nothing handles is the logged 500, in OpenAI's
+    shape, naming no secret; the next request is served."""
+    app = create_app(parse_config(gateway_config(upstream.url)), transports={"fake": _BrokenTransport()})
+    with run_server(app) as gateway, caplog.at_level(logging.ERROR, logger="gateway"):
+        response = post(gateway, path, json=body)
+        assert response.status_code == 500
+        assert error_of(response)["type"] == "server_error" and "secret" not in response.text
+        assert any("unexpected error on POST " + path in r.getMessage() for r in caplog.records)
+        ok = post(gateway, path, json={**body, "model": "mock-model"})
+        assert ok.status_code == 200 and ok.headers["x-request-id"]
+
+
+def test_a_proxy_path_answers_with_the_request_id_it_was_given_and_405_to_another_method(
+        gateway: RunningServer) -> None:
+    given = post(gateway, json={"model": "mock-model", "messages": MESSAGES}, headers={"x-request-id": "req-lane-1"})
+    assert given.status_code == 200 and given.headers["x-request-id"] == "req-lane-1"
+    refused = post(gateway, json={"model": "gpt-test", "messages": "x"}, headers={"x-request-id": "req-lane-2"})
+    assert refused.status_code == 400 and refused.headers["x-request-id"] == "req-lane-2"
+    for path in ("/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/messages", "/v1/responses"):
+        wrong = httpx.put(gateway.url + path, json={})
+        assert wrong.status_code == 405 and error_of(wrong) and wrong.headers["x-request-id"]
