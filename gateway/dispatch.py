@@ -32,9 +32,10 @@ from gateway.errors import (
 )
 from gateway.events import Attempt, Exchange, Observer
 from gateway.providers.base import Call, Provider, Reply, UpstreamStream
-from gateway.routing.health import Health
+from gateway.routing.health import Health, TargetHealth
 from gateway.routing.strategies import RoundRobin, order
 from gateway.routing.table import Route, RouteTable, Target
+from gateway.timers import Timers, for_loop
 
 T = TypeVar("T")
 Send = Callable[[Provider, Target, "dict[str, str] | None", RetryConfig], Awaitable[T]]
@@ -126,6 +127,7 @@ class Dispatcher:
         self.sleep = sleep
         self.clock = clock
         self.round_robin = RoundRobin()
+        self._timers: list[Timers] = []  # the attempts' deadlines (gateway/timers.py)
 
     async def complete(self, exchange: Exchange, route: Route, call: Call, control: Control) -> Outcome[Reply]:
         async def send(provider: Provider, target: Target, headers: dict[str, str] | None, _: RetryConfig) -> Reply:
@@ -164,7 +166,7 @@ class Dispatcher:
         deadline = self.clock() + min(route.retry.deadline_s, control.timeout_s or math.inf)
         plan = _Plan(exchange, deadline, max_attempts or route.retry.max_attempts, exclude)
         queue = [route]
-        if control.fallbacks and control.pin is None:
+        if route.fallbacks and control.fallbacks and control.pin is None:
             queue += self.table.fallbacks(route, route.fallbacks)
         plan.routes, plan.pin = tuple(queue), control.pin  # (a context-window fallback may replace `queue`'s rest)
         i = 0
@@ -233,11 +235,11 @@ class Dispatcher:
         headers = self.observer.attempt_started(exchange, attempt)
         # The whole attempt (until the first content, for a stream) is bounded here, once.
         timeout = min(plan.deadline - self.clock(), route.retry.attempt_timeout_s or provider.timeout_s)
-        self.health.begin(key)
+        health = self.health.begin(key)
         started = self.clock()  # latency on the dispatcher's clock, like the deadline (Attempt's are wall times)
-        settings = self._settings(plan, route, target)
+        settings = self._settings(plan, route, target, health)
         try:
-            async with asyncio.timeout(max(timeout, 0.0)):
+            with for_loop(self._timers).deadline(max(timeout, 0.0)):
                 result = await send(provider, target, headers, settings)
         except (UpstreamError, TimeoutError) as caught:
             self.health.end(key)
@@ -272,8 +274,7 @@ class Dispatcher:
                 self.health.first_token(key, self.clock() - started)
             self.observer.first_chunk(exchange, attempt)
         else:
-            self.health.end(key)
-            self.health.succeeded(key, self.clock() - started)
+            self.health.succeeded(key, self.clock() - started, ended=True)
             attempt.facts = getattr(result, "facts", None)
             attempt.finish("ok", status=200)
             self.observer.attempt_finished(exchange, attempt)
@@ -294,7 +295,7 @@ class Dispatcher:
         else:
             self.health.released(target.key)  # the client's error says nothing of the target: free a probe slot
 
-    def _settings(self, plan: _Plan, route: Route, target: Target) -> RetryConfig:
+    def _settings(self, plan: _Plan, route: Route, target: Target, health: TargetHealth) -> RetryConfig:
         """The route's settings, with the first-token limit this attempt gets when `ttft_timeout_s` is unset:
         `ttft_auto_factor` times the target's own time to first token, at least `ttft_auto_min_s`.
 
@@ -308,7 +309,7 @@ class Dispatcher:
         settings = route.retry
         if settings.ttft_timeout_s is not None:
             return settings
-        measured = self.health.get(target.key).first_token_s
+        measured = health.first_token_s
         if measured is None or len(plan.exchange.attempts) >= plan.max_attempts:
             return settings
         if not any(key != target.key and key not in plan.errors for key in plan.candidates):
@@ -339,7 +340,7 @@ class Dispatcher:
         if ttft is None:  # the common case: no timer at all
             return await self._first_content(provider, call, target, headers, settings)
         try:
-            async with asyncio.timeout(ttft):
+            with for_loop(self._timers).deadline(ttft):
                 return await self._first_content(provider, call, target, headers, settings)
         except TimeoutError:
             raise _no_first_token(provider.name, ttft) from None

@@ -37,6 +37,7 @@ from gateway.routing.table import Route, RouteTable
 from gateway.state import StateUnavailableError
 from gateway.state.responses import ResponseStore
 from gateway.streaming import StreamAnswer
+from gateway.timers import Timer, Timers, for_loop
 from gateway.wire import check_request
 
 log = logging.getLogger("gateway")
@@ -108,6 +109,7 @@ class Endpoints:
         self._on_admin_reload = on_admin_reload  # --workers: tell the parent, which reloads every worker
         self.draining = False  # set when SIGTERM arrives (app.py): /readyz answers 503
         self._background: set[asyncio.Task[None]] = set()
+        self._watches: list[Timers] = []  # the client watches' timers, all WATCH_AFTER_S long (gateway/timers.py)
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Run `work` after the request (settling one whose client left); held until done."""
@@ -275,14 +277,15 @@ class Endpoints:
                                                              pinned=control.pin is not None)):
                 return await self._from_cache(request, gateway, cache, ticket, route, call, control)
             if call.stream:
-                async with _WatchClient(request, exchange):  # a client leaving cancels the wait for the first token
+                # a client leaving cancels the wait for the first token
+                async with _WatchClient(request, exchange, self._watches):
                     started = await gateway.dispatcher.open_stream(exchange, route, call, control)
                 answer = StreamAnswer(gateway.dispatcher, exchange, route, call, control, started, gateway.secrets)
                 answer.on_end = gateway.leave
                 answer.parsed = translate is not None  # an entrance translates the chunks: hand them over parsed
                 exchange.status = 200
                 return EventStreamResponse(answer.events(), {}, _SSE_RAW + _answer_headers(exchange, started.attempt))
-            async with _WatchClient(request, exchange):  # and for the answer: uvicorn would not stop us
+            async with _WatchClient(request, exchange, self._watches):  # and for the answer: uvicorn won't stop us
                 outcome = await gateway.dispatcher.complete(exchange, route, call, control)
             exchange.status = 200
             gateway.observer.request_finished(exchange)
@@ -321,7 +324,8 @@ class Endpoints:
             outcome = await gateway.dispatcher.complete(exchange, route, call, control)
             return Upstream(outcome.attempt.provider, body=outcome.result.body)
 
-        async with _WatchClient(request, exchange):  # leaving, it leaves the flight (the last one cancels it)
+        async with _WatchClient(request, exchange, self._watches):  # leaving, it leaves the flight (the last
+            # one cancels it)
             cached = await cache.answer(ticket, upstream)
         exchange.status = 200
         own = cached.headers  # the cache's word on x-gateway-cache and -provider, and its age
@@ -527,7 +531,7 @@ def error_response(exc: GatewayError, secrets: list[str], headers: dict[str, str
 
 
 class _WatchClient:
-    """`async with _WatchClient(request, exchange):` around a wait for the upstream (its answer, or a stream's
+    """`async with _WatchClient(request, exchange, timers):` around a wait for the upstream (its answer, or a stream's
     first content) ends that wait as soon as the client disconnects, rather than when the upstream answers:
     uvicorn does not cancel a handler whose client left. The wait is cancelled (its attempt ends as
     cancelled, `client_disconnected`, and no target is blamed) and `_ClientGoneError` is raised instead.
@@ -536,20 +540,22 @@ class _WatchClient:
     the body has been read, so it never takes a body message from the handler. uvicorn answers every later
     `receive()` with `http.disconnect` again, so the response's own watcher still sees it. The watching task
     starts only once the wait has lasted `WATCH_AFTER_S`: most answers come sooner, and then all it cost was
-    a timer (0.3% of a request's instructions; a task per request cost 6%: callgrind on `gateway serve`)."""
+    a timer (gateway/timers.py; a task per request cost 6% of a request's instructions: callgrind on `gateway
+    serve`)."""
 
     WATCH_AFTER_S = 0.2
 
-    def __init__(self, request: Request, exchange: Exchange) -> None:
-        self.request, self.exchange = request, exchange
+    def __init__(self, request: Request, exchange: Exchange, timers: list[Timers]) -> None:
+        self.request, self.exchange, self.timers = request, exchange, timers
         self.waiting = asyncio.current_task()
         self.watcher: asyncio.Task[None] | None = None
-        self.timer: asyncio.TimerHandle | None = None
+        self.timer: Timer | None = None
         self.gone = False
 
     async def __aenter__(self) -> None:
         if self.request._stream_consumed and self.waiting is not None:
-            self.timer = asyncio.get_running_loop().call_later(self.WATCH_AFTER_S, self._start)
+            timers = for_loop(self.timers)
+            self.timer = timers.call_at(timers.loop.time() + self.WATCH_AFTER_S, self._start)
 
     def _start(self) -> None:
         if self.waiting is not None:

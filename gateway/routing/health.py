@@ -110,20 +110,25 @@ class Health:
             return True
         return self.clock() >= state.cooldown_until and not state.probing
 
-    def begin(self, key: str) -> None:
+    def begin(self, key: str) -> TargetHealth:
+        """An attempt on the target begins; its state, for the caller to read."""
         state = self.get(key)
         now = self.clock()
         state.in_flight += 1
         state.attempted_at = now
         if state.cooldown_s and now >= state.cooldown_until:
             state.probing = True
+        return state
 
     def end(self, key: str) -> None:
         state = self.get(key)
         state.in_flight = max(0, state.in_flight - 1)
 
-    def succeeded(self, key: str, latency_s: float | None) -> None:
+    def succeeded(self, key: str, latency_s: float | None, *, ended: bool = False) -> None:
+        """A success (`latency_s` its latency, when measured); `ended`: and its attempt is over (`end`)."""
         state = self.get(key)
+        if ended:
+            state.in_flight = max(0, state.in_flight - 1)
         state.consecutive_failures = 0
         state.cooldown_s = state.cooldown_until = 0.0
         state.probing = False
