@@ -64,10 +64,21 @@ RawHeaders = list[tuple[bytes, bytes]]  # what the answer's headers are built as
 
 
 class JSONAnswer(Response):
-    """An upstream's JSON answer as the client gets it, and that body parsed (`data`) when the provider parsed it
-    for its facts: an entrance translating the answer (`answer_data`) reads it rather than parse it again."""
+    """A JSON answer as the client gets it (`application/json`, then `headers`; an upstream's, or an entrance's
+    translation of one), and that body
+    parsed (`data`) when the provider parsed it for its facts: an entrance translating the answer (`answer_data`)
+    reads it rather than parse it again. Its headers are built here as raw pairs, without the general
+    `Response.__init__`'s rendering and checks (issue 19)."""
 
-    data: dict[str, Any] | None = None
+    media_type = "application/json"
+
+    def __init__(self, body: bytes, headers: RawHeaders, data: dict[str, Any] | None = None,
+                 status_code: int = 200) -> None:
+        self.status_code, self.background, self.body, self.data = status_code, None, body, data
+        self.raw_headers = [(b"content-length", b"%d" % len(body)), _JSON_TYPE, *headers]
+
+
+_JSON_TYPE = (b"content-type", b"application/json")
 
 
 def answer_data(answer: Response) -> Any:
@@ -289,10 +300,7 @@ class Endpoints:
                 outcome = await gateway.dispatcher.complete(exchange, route, call, control)
             exchange.status = 200
             gateway.observer.request_finished(exchange)
-            response = JSONAnswer(outcome.result.body, media_type="application/json")
-            response.data = outcome.result.data
-            response.raw_headers += _answer_headers(exchange, outcome.attempt)
-            return response
+            return JSONAnswer(outcome.result.body, _answer_headers(exchange, outcome.attempt), outcome.result.data)
         except ClientDisconnect:  # it hung up before its body was read: nobody to answer, nothing went upstream
             exchange.status, exchange.error = 499, "client_disconnected"
             gateway.observer.request_finished(exchange)
@@ -333,9 +341,7 @@ class Endpoints:
         headers += [(name.encode(), value.encode()) for name, value in own.items()]
         if cached.events is None:
             gateway.observer.request_finished(exchange)
-            response = JSONAnswer(cached.body, media_type="application/json")
-            response.raw_headers += headers
-            return response
+            return JSONAnswer(cached.body, headers)
         cached.events.on_end = gateway.leave
         return EventStreamResponse(cached.events, {}, _SSE_RAW + headers)
 

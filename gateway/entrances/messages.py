@@ -16,9 +16,8 @@ from typing import Any
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import Response
 
-from gateway.endpoints import Answer, Endpoints, answer_data
+from gateway.endpoints import Answer, Endpoints, JSONAnswer, answer_data
 from gateway.errors import InvalidRequestError
 from gateway.eventstream import EventStreamResponse
 from gateway.sse import Frames, SSEDecoder
@@ -44,10 +43,9 @@ class MessagesEntrance:
             return events
         data = answer_data(answer)
         body = to_anthropic_message(data) if answer.status_code == 200 else to_anthropic_error(answer.status_code, data)
-        response = Response(orjson.dumps(body), answer.status_code, media_type="application/json")
-        # the answer's headers but its body's two, ahead of this body's two, as they were (not decoded, encoded again)
-        response.raw_headers[:0] = [h for h in answer.raw_headers if h[0] not in (b"content-length", b"content-type")]
-        return response
+        # the answer's headers but its body's two, as they were (not decoded, encoded again)
+        kept = [h for h in answer.raw_headers if h[0] not in (b"content-length", b"content-type")]
+        return JSONAnswer(orjson.dumps(body), kept, status_code=answer.status_code)
 
 
 # -- request: Anthropic -> OpenAI -------------------------------------------------------------------

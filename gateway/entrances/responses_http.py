@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gateway.config import GatewayConfig
-from gateway.endpoints import Answer, AsIs, Endpoints, Gateway, answer_data, error_response
+from gateway.endpoints import Answer, AsIs, Endpoints, Gateway, JSONAnswer, answer_data, error_response
 from gateway.entrances.responses import input_messages, output_messages, to_chat, to_response, to_response_events
 from gateway.errors import GatewayError, InvalidRequestError, ResponseNotFoundError
 from gateway.eventstream import EventStreamResponse
@@ -95,9 +95,8 @@ class ResponsesEntrance:
         response = to_response(answer_data(answer), body, response_id, created)
         if store:
             await _keep(gateway, owner, body, asked["history"], response)
-        out = Response(orjson.dumps(response), 200, media_type="application/json")
-        out.raw_headers += [h for h in answer.raw_headers if h[0] not in (b"content-length", b"content-type")]
-        return out
+        kept = [h for h in answer.raw_headers if h[0] not in (b"content-length", b"content-type")]
+        return JSONAnswer(orjson.dumps(response), kept)
 
     def _events(
         self, gateway: Gateway, answer: EventStreamResponse, body: dict[str, Any], history: list[dict[str, Any]],
