@@ -21,8 +21,16 @@ import itertools
 import math
 from collections.abc import Callable
 from types import TracebackType
+from typing import Any
 
 _EARLY_S = 0.001  # a libuv timer rounds to milliseconds: what is due this close is due
+
+
+def _nothing() -> None:
+    return None
+
+
+_NOTHING: Callable[[], object] = _nothing
 
 
 class Timer:
@@ -34,6 +42,9 @@ class Timer:
 
     def fire(self) -> None:
         self.fn()
+
+    def release(self) -> None:
+        self.fn = _NOTHING
 
     def cancel(self) -> None:
         self.timers.cancel(self)
@@ -69,6 +80,7 @@ class Timers:
     def cancel(self, timer: Timer | Deadline) -> None:
         if not timer.done:
             timer.done = True
+            timer.release()  # the heap keeps the entry until it is rebuilt: not what the entry refers to
             self._pending -= 1
 
     def deadline(self, seconds: float) -> Deadline:
@@ -101,6 +113,7 @@ class Deadline:
     own timer in the heap."""
 
     __slots__ = ("timers", "seconds", "task", "cancelling", "expired", "done")
+    task: asyncio.Task[Any] | None
 
     def __init__(self, timers: Timers, seconds: float) -> None:
         self.timers, self.seconds = timers, seconds
@@ -117,13 +130,18 @@ class Deadline:
         return self
 
     def fire(self) -> None:
-        self.expired = True
-        self.task.cancel()
+        if self.task is not None:
+            self.expired = True
+            self.task.cancel()
+
+    def release(self) -> None:
+        pass  # (`__exit__` lets go of the task)
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  traceback: TracebackType | None) -> None:
         self.timers.cancel(self)
-        if self.expired and self.task.uncancel() <= self.cancelling and kind is asyncio.CancelledError:
+        task, self.task = self.task, None
+        if self.expired and task is not None and task.uncancel() <= self.cancelling and kind is asyncio.CancelledError:
             raise TimeoutError from error
 
 
