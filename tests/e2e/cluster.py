@@ -12,6 +12,7 @@ uvicorn takes ~0.2 s to stop, so a module-wide stack lets the next test start me
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
@@ -62,9 +63,10 @@ class Cluster:
         return server
 
     def _provider(self, name: str, url: str, extra: str = "") -> None:
+        timeout = "" if re.search(r"^timeout_s\s*=", extra, re.M) else "timeout_s = 5\n"  # 5 s unless `extra` says
         self.providers.append(
             f'[[providers]]\nname = "{name}"\ntype = "openai"\nbase_url = "{url}"\napi_key = "sk-{name}-key"\n'
-            f"timeout_s = 5\n{extra}\n"
+            f"{timeout}{extra}\n"
         )
 
 

@@ -140,6 +140,20 @@ def test_a_hang_past_the_attempt_timeout_fails_over(cluster: Cluster) -> None:
     assert a.wait_for_disconnects(1)  # the gateway hung up on the stalled upstream
 
 
+def test_a_routes_longer_attempt_timeout_outlasts_the_providers_timeout(cluster: Cluster) -> None:
+    """`attempt_timeout_s` bounds the whole answer in place of the provider's `timeout_s` (README, "Routing and
+    failover"): a model that thinks for longer than the provider's 0.5 s, silently, is waited for up to the
+    route's 3 s (the provider's timeout_s is not a silence limit of its own), and cut past it."""
+    a = cluster.fake("a", provider="timeout_s = 0.5")
+    gateway = cluster.gateway(route("chat", "a/ma", attempt_timeout_s=3))
+    a.enqueue(Stall(1.2))
+    response = chat(gateway, timeout=5)
+    assert response.status_code == 200 and response.headers["x-gateway-attempts"] == "1"
+    a.always = Stall(10)
+    late = chat(gateway, timeout=8)
+    assert late.status_code == 504 and "within 3.0 s" in error_of(late)["message"]
+
+
 def test_a_target_that_timed_out_is_not_tried_again(cluster: Cluster) -> None:
     a, b = cluster.fake("a"), cluster.fake("b")
     gateway = cluster.gateway(route("chat", "a/ma*2", "b/mb", strategy="round_robin", attempt_timeout_s=0.2))
