@@ -552,20 +552,21 @@ class _WatchClient:
     WATCH_AFTER_S = 0.2
 
     def __init__(self, request: Request, exchange: Exchange, timers: list[Timers]) -> None:
-        self.request, self.exchange, self.timers = request, exchange, timers
-        self.waiting = asyncio.current_task()
+        self.request, self.exchange = request, exchange
+        self.timers = for_loop(timers)
+        self.waiting = asyncio.current_task(self.timers.loop)  # (given the loop: no getpid, see timers.for_loop)
         self.watcher: asyncio.Task[None] | None = None
         self.timer: Timer | None = None
         self.gone = False
 
     async def __aenter__(self) -> None:
         if self.request._stream_consumed and self.waiting is not None:
-            timers = for_loop(self.timers)
+            timers = self.timers
             self.timer = timers.call_at(timers.loop.time() + self.WATCH_AFTER_S, self._start)
 
     def _start(self) -> None:
         if self.waiting is not None:
-            self.watcher = asyncio.get_running_loop().create_task(self._watch(self.waiting))
+            self.watcher = self.timers.loop.create_task(self._watch(self.waiting))
 
     async def _watch(self, waiting: asyncio.Task[Any]) -> None:
         try:

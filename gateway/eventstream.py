@@ -45,7 +45,7 @@ class EventStreamResponse:
                 state["disconnected"] = True
                 sender.cancel()
 
-        watcher = asyncio.get_running_loop().create_task(watch())
+        watcher = sender.get_loop().create_task(watch())  # (not get_running_loop: a getpid each on Python 3.11)
         try:
             await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
             async for chunk in self.chunks:

@@ -19,6 +19,7 @@ import asyncio
 import heapq
 import itertools
 import math
+import threading
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any
@@ -55,6 +56,7 @@ class Timers:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
+        self.thread = threading.get_ident()  # the loop's (`for_loop`)
         self._heap: list[tuple[float, int, Timer | Deadline]] = []
         self._order = itertools.count()  # ties fire in the order they were set
         self._pending = 0
@@ -147,8 +149,14 @@ class Deadline:
 
 def for_loop(holder: list[Timers]) -> Timers:
     """The running loop's `Timers`, kept in `holder` (one per owner: the dispatcher, the endpoints); made anew
-    when the loop is another one (tests run several)."""
-    loop = asyncio.get_running_loop()
-    if not holder or holder[0].loop is not loop:
-        holder[:] = [Timers(loop)]
+    when the loop is another one (tests run several).
+
+    Told without `asyncio.get_running_loop()`, which on Python 3.11 makes a `getpid` system call every time (it
+    checks for a fork): the loop the holder's timers were made on is running, in this thread, so it is the
+    running loop (a thread runs one loop at a time)."""
+    if holder:
+        timers = holder[0]
+        if timers.thread == threading.get_ident() and timers.loop.is_running():
+            return timers
+    holder[:] = [Timers(asyncio.get_running_loop())]
     return holder[0]
