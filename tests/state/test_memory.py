@@ -145,6 +145,38 @@ async def test_two_instances_on_one_file_see_each_others_spend(tmp_path: Path) -
     assert rows(Path(path))[LEDGER][:3] == (3, 30, 3)
 
 
+async def test_an_idle_flush_reads_the_file_only_when_another_process_wrote_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each flush used to read every total back even with nothing pending and nothing changed: SQLite opened
+    once a second by an idle gateway. Now it reads only when the file or its WAL changed (or RECHECK_S passed)."""
+    path = str(tmp_path / "spend.sqlite3")
+    one, two = SpendFile(path, flush_s=60), SpendFile(path, flush_s=60)
+    await one.start()
+    await two.start()
+    one.add(LEDGER, Usage(1, 10, 1, 0.1))
+    await one.flush()  # writes: the file exists from here
+    opened: list[str] = []
+    connect = sqlite3.connect
+    monkeypatch.setattr(sqlite3, "connect", lambda *a, **k: opened.append("x") or connect(*a, **k))
+    try:
+        for _ in range(3):
+            await one.flush()  # idle, nobody else wrote: nothing read
+        assert opened == []
+        two.add(LEDGER, Usage(1, 20, 2, 0.2))
+        await two.flush()  # another process writes
+        assert len(opened) == 1
+        await one.flush()  # and this one reads it back
+        assert len(opened) == 2 and one.get(LEDGER) == Usage(2, 30, 3, pytest.approx(0.3))
+        await one.flush()
+        assert len(opened) == 2
+        one._read_at -= SpendFile.RECHECK_S  # long idle: read again anyway
+        await one.flush()
+        assert len(opened) == 3
+    finally:
+        await one.aclose()
+        await two.aclose()
+
+
 async def test_the_flusher_writes_by_itself(tmp_path: Path) -> None:
     path = tmp_path / "spend.sqlite3"
     spend = SpendFile(str(path), flush_s=0.02)
