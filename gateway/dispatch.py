@@ -17,9 +17,9 @@ import asyncio
 import math
 import random
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from gateway.config import RetryConfig, RoutingConfig
 from gateway.errors import (
@@ -129,21 +129,28 @@ class Dispatcher:
         self.round_robin = RoundRobin()
         self._timers: list[Timers] = []  # the attempts' deadlines (gateway/timers.py)
 
-    async def complete(self, exchange: Exchange, route: Route, call: Call, control: Control) -> Outcome[Reply]:
-        async def send(provider: Provider, target: Target, headers: dict[str, str] | None, _: RetryConfig) -> Reply:
-            return await provider.complete(call, target.model, headers)
+    # (complete and open_stream hand back `run`'s coroutine, and their `send` the provider's: no coroutine of
+    # their own, see endpoints.Endpoints.chat)
 
-        return await self.run(exchange, route, control, send)
-
-    async def open_stream(
+    def complete(
         self, exchange: Exchange, route: Route, call: Call, control: Control
-    ) -> Outcome[StartedStream]:
-        async def send(
-            provider: Provider, target: Target, headers: dict[str, str] | None, settings: RetryConfig
-        ) -> StartedStream:
-            return await self.start_stream(provider, call, target, headers, settings)
+    ) -> Coroutine[Any, Any, Outcome[Reply]]:
+        def send(
+            provider: Provider, target: Target, headers: dict[str, str] | None, _: RetryConfig
+        ) -> Awaitable[Reply]:
+            return provider.complete(call, target.model, headers)
 
-        return await self.run(exchange, route, control, send)
+        return self.run(exchange, route, control, send)
+
+    def open_stream(
+        self, exchange: Exchange, route: Route, call: Call, control: Control
+    ) -> Coroutine[Any, Any, Outcome[StartedStream]]:
+        def send(
+            provider: Provider, target: Target, headers: dict[str, str] | None, settings: RetryConfig
+        ) -> Awaitable[StartedStream]:
+            return self.start_stream(provider, call, target, headers, settings)
+
+        return self.run(exchange, route, control, send)
 
     # -- the loop -------------------------------------------------------------------------------------
 

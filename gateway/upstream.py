@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any, NoReturn
 
 import aiohttp
@@ -62,13 +62,19 @@ class Upstream:
         self._urls: dict[str, httpx.URL] = {}
         self._timeouts: dict[float | None, aiohttp.ClientTimeout] = {}
 
-    async def send(
+    def send(
         self, method: str, url: str, headers: dict[str, str], content: bytes, read_timeout_s: float | None = None
-    ) -> UpstreamResponse:
-        """Send one request. `read_timeout_s` bounds the silence between two reads (a stream's idle limit)."""
+    ) -> Coroutine[Any, Any, UpstreamResponse]:
+        """Send one request (its coroutine). `read_timeout_s` bounds the silence between two reads (a stream's idle
+        limit)."""
         transport = self.transport
         if isinstance(transport, AiohttpTransport):
-            return await self._send_aiohttp(transport, method, url, headers, content, read_timeout_s)
+            return self._send_aiohttp(transport, method, url, headers, content, read_timeout_s)
+        return self._send_httpx(method, url, headers, content, read_timeout_s)
+
+    async def _send_httpx(
+        self, method: str, url: str, headers: dict[str, str], content: bytes, read_timeout_s: float | None
+    ) -> UpstreamResponse:
         parsed = self._urls.get(url)
         if parsed is None:
             parsed = self._urls[url] = httpx.URL(url)

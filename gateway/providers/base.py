@@ -21,7 +21,7 @@ import importlib
 import json
 import logging
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
@@ -263,16 +263,17 @@ class HttpProvider:
             raise untranslatable(self.name, exc) from None
         return UpstreamStream(self.name, response, translator, self.config.max_response_bytes)
 
-    async def _send(
+    def _send(
         self, call: Call, model: str, headers: dict[str, str] | None, idle_s: float | None
-    ) -> UpstreamResponse:
+    ) -> Coroutine[Any, Any, UpstreamResponse]:
+        """The upstream call's coroutine (the request is built here, at once: a translation error raises now)."""
         try:
             request = self.to_request(call, model)
         except UNREADABLE as exc:
             raise untranslatable(self.name, exc) from None
         all_headers = {**request.headers, **headers} if headers else request.headers
         # A stream's idle limit is the transport's read timeout: no timer per chunk on our side.
-        return await self.upstream.send(request.method, request.url, all_headers, request.content, idle_s)
+        return self.upstream.send(request.method, request.url, all_headers, request.content, idle_s)
 
     async def aclose(self) -> None:
         await self.upstream.aclose()
