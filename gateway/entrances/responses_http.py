@@ -93,10 +93,11 @@ class ResponsesEntrance:
             stream.raw_headers = answer.raw_headers
             return stream
         response = to_response(answer_data(answer), body, response_id, created)
+        serialized = orjson.dumps(response)  # once: for the client, and inside the stored record
         if store:
-            await _keep(gateway, owner, body, asked["history"], response)
+            await _keep(gateway, owner, body, asked["history"], response, serialized)
         kept = [h for h in answer.raw_headers if h[0] not in (b"content-length", b"content-type")]
-        return JSONAnswer(orjson.dumps(response), kept)
+        return JSONAnswer(serialized, kept)
 
     def _events(
         self, gateway: Gateway, answer: EventStreamResponse, body: dict[str, Any], history: list[dict[str, Any]],
@@ -243,14 +244,18 @@ async def _stored(gateway: Gateway, owner: str, response_id: str) -> dict[str, A
 
 
 async def _keep(gateway: Gateway, owner: str, body: dict[str, Any], history: list[dict[str, Any]],
-                response: dict[str, Any]) -> None:
+                response: dict[str, Any], serialized: bytes | None = None) -> None:
     """Store a response with the conversation it ended. A store that is down loses it (logged by the store's
-    connection); the client has its answer, and a later `previous_response_id` gets a clear 404."""
-    record = {
-        "response": response,
-        "messages": [*history, *input_messages(body), *output_messages(response)],
-        "input_items": _input_items(body, response["id"]),
-    }
+    connection); the client has its answer, and a later `previous_response_id` gets a clear 404. `serialized`:
+    the response as JSON already (the client's body), put in the record as it is rather than serialized again."""
+    messages = [*history, *input_messages(body), *output_messages(response)]
+    items = _input_items(body, response["id"])
+    record: dict[str, Any] | bytes
+    if serialized is None:
+        record = {"response": response, "messages": messages, "input_items": items}
+    else:  # the same object, written around the response's bytes
+        record = b'{"response":%b,"messages":%b,"input_items":%b}' % (serialized, orjson.dumps(messages),
+                                                                      orjson.dumps(items))
     try:
         await gateway.responses.put(owner, response["id"], record)
     except StateUnavailableError:

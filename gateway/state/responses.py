@@ -26,7 +26,8 @@ from gateway.state.redis import RedisConnection
 class ResponseStore(Protocol):
     name: str
 
-    async def put(self, owner: str, response_id: str, record: dict[str, Any]) -> None: ...
+    async def put(self, owner: str, response_id: str, record: dict[str, Any] | bytes) -> None:
+        """Keep `record`: an object, or one already serialized (JSON bytes of an object)."""
 
     async def get(self, owner: str, response_id: str) -> dict[str, Any] | None: ...
 
@@ -45,8 +46,9 @@ class MemoryResponses:
         self.records: TTLCache[tuple[str, str], bytes] = TTLCache(max_bytes, ttl_s,
                                                                  getsizeof=lambda record: max(len(record), share))
 
-    async def put(self, owner: str, response_id: str, record: dict[str, Any]) -> None:
-        self.records[(owner, response_id)] = orjson.dumps(record)  # a copy: later changes to `record` stay out
+    async def put(self, owner: str, response_id: str, record: dict[str, Any] | bytes) -> None:
+        # serialized: a copy, later changes to `record` stay out
+        self.records[(owner, response_id)] = record if isinstance(record, bytes) else orjson.dumps(record)
 
     async def get(self, owner: str, response_id: str) -> dict[str, Any] | None:
         found = self.records.get((owner, response_id))
@@ -70,8 +72,8 @@ class RedisResponses:
     def _key(self, owner: str, response_id: str) -> str:
         return f"{self.prefix}{quote(owner, safe='')}:{quote(response_id, safe='')}"
 
-    async def put(self, owner: str, response_id: str, record: dict[str, Any]) -> None:
-        key, value = self._key(owner, response_id), orjson.dumps(record)
+    async def put(self, owner: str, response_id: str, record: dict[str, Any] | bytes) -> None:
+        key, value = self._key(owner, response_id), record if isinstance(record, bytes) else orjson.dumps(record)
         await self.connection.run("put", lambda: self.connection.client.set(key, value, px=self.ttl_ms))
 
     async def get(self, owner: str, response_id: str) -> dict[str, Any] | None:
