@@ -12,7 +12,10 @@ BODIES = {
     "stream": ("/v1/chat/completions", json.dumps({**chat, "model": "bench-model-stream", "stream": True})),
     "messages": ("/v1/messages", json.dumps({"model": "bench-model", "max_tokens": 16, "messages": [{"role": "user", "content": "Say hello"}]})),
     "responses": ("/v1/responses", wrk.responses_request(stream=False)),
+    "messages_stream": ("/v1/messages", json.dumps({"model": "bench-model-stream", "max_tokens": 16, "stream": True, "messages": [{"role": "user", "content": "Say hello"}]})),
+    "responses_stream": ("/v1/responses", wrk.responses_request(stream=True)),
 }
+COUNTER = [0]
 def wait():
     for _ in range(600):
         try:
@@ -24,13 +27,17 @@ wait()
 conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=120)
 def one(kind, retry=True):
     global conn
-    path, body = BODIES[kind]
+    if kind == "unique":
+        COUNTER[0] += 1
+        path, body = "/v1/chat/completions", json.dumps({**chat, "messages": [{"role": "user", "content": f"Say hello {COUNTER[0]}"}]})
+    else:
+        path, body = BODIES[kind]
     if retry:
         try:
             return one(kind, False)
         except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
             conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=120)
-    conn.request("POST", path, body=body, headers={"content-type": "application/json", "authorization": "Bearer sk-x"})
+    conn.request("POST", path, body=body, headers={"content-type": "application/json", "authorization": os.environ.get("AUTH", "Bearer sk-x")})
     r = conn.getresponse(); data = r.read()
     assert r.status == 200, (kind, r.status, data[:300])
     if kind == "stream":
