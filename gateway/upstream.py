@@ -116,10 +116,12 @@ class Upstream:
             _raise_mapped()
         return AiohttpAnswer(response)
 
-    def _read_limit(self, read_timeout_s: float | None) -> float | None:
-        """The read timeout: the provider's, or the caller's idle limit when that is shorter."""
-        read: float | None = self.timeout["read"]
-        return read if read_timeout_s is None else min(read_timeout_s, read or read_timeout_s)
+    def _read_limit(self, idle_s: float) -> float:
+        """A stream's silence limit: the caller's (the route's `stream_idle_timeout_s`), or the provider's own
+        `read_timeout_s` when that is shorter. Not the provider's `timeout_s`: that bounds the wait for the first
+        token (the attempt's deadline does), and capped a route's longer idle limit at it before."""
+        own = self.own_read_s
+        return idle_s if own is None else min(idle_s, own)
 
     async def aclose(self) -> None:
         await self.transport.aclose()

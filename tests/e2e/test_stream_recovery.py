@@ -326,6 +326,17 @@ def test_a_rejected_prefill_never_hides_the_original_failure(cluster: Cluster) -
     assert target_status(gateway, "chat", "b/mb")["consecutive_failures"] == 0  # neither held against the target
 
 
+def test_a_pause_mid_stream_within_stream_idle_timeout_s_is_waited_out(cluster: Cluster) -> None:
+    """The silence allowed in the middle of a stream is the route's stream_idle_timeout_s, not the provider's
+    timeout_s (that one bounds the wait for the first token, as the attempt timeout): a pause longer than the
+    provider's 0.5 s and shorter than the route's 2 s is waited out on the same call (it was cut at 0.5 s)."""
+    [a] = fakes(cluster, "a", a="timeout_s = 0.5")
+    gateway = cluster.gateway(route("chat", "a/ma"), stream_idle_timeout_s=2)
+    a.enqueue(Silent(after=2, seconds=1.0))
+    assert_whole(stream(gateway, timeout=5))
+    assert len(a.requests) == 1
+
+
 def test_a_stall_with_no_target_left_ends_with_an_error_event(cluster: Cluster) -> None:
     [a] = fakes(cluster, "a")
     gateway = cluster.gateway(route("chat", "a/ma"), stream_idle_timeout_s=0.3)
