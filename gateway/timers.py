@@ -7,7 +7,10 @@ Python around it), 3% of a whole chat request (issue 19). `Timers` keeps the pen
 timer armed at the earliest: a timer later than that one (the usual case, when the same delay is asked again
 and again) is one `heappush`. A cancelled timer is only marked; the heap is rebuilt without the marked ones when
 they outnumber the pending ones, so it stays within twice the timers pending (+64). A timer fires when the loop
-timer that covers it does, as uvloop's own would.
+timer that covers it does, as uvloop's own would. An entry lets go of its callback (or its task) as it is
+cancelled or ended: the heap keeps it until the next rebuild, and a first version that kept the request's task
+that long kept the last hundred requests' objects alive under load (9-22% more CPU per request at 16
+connections, though fewer instructions at one).
 
 `Timers.deadline(seconds)` is `asyncio.timeout(seconds)` as a plain `with`: the task inside is cancelled when
 the time is up, and the block raises `TimeoutError` for that cancellation only (the same `uncancel` accounting).
