@@ -37,7 +37,8 @@ from gateway.routing.table import Route, RouteTable
 from gateway.state import StateUnavailableError
 from gateway.state.responses import ResponseStore
 from gateway.streaming import StreamAnswer
-from gateway.timers import Timer, Timers, for_loop
+from gateway.timers import Timers
+from gateway.watch import WatchClient
 from gateway.wire import check_request
 
 log = logging.getLogger("gateway")
@@ -65,10 +66,9 @@ RawHeaders = list[tuple[bytes, bytes]]  # what the answer's headers are built as
 
 class JSONAnswer(Response):
     """A JSON answer as the client gets it (`application/json`, then `headers`; an upstream's, or an entrance's
-    translation of one), and that body
-    parsed (`data`) when the provider parsed it for its facts: an entrance translating the answer (`answer_data`)
-    reads it rather than parse it again. Its headers are built here as raw pairs, without the general
-    `Response.__init__`'s rendering and checks (issue 19)."""
+    translation of one), and that body parsed (`data`) when the provider parsed it for its facts: an entrance
+    translating the answer (`answer_data`) reads it rather than parse it again. Its headers are built here as raw
+    pairs, without the general `Response.__init__`'s rendering and checks (issue 19)."""
 
     media_type = "application/json"
 
@@ -293,14 +293,14 @@ class Endpoints:
                 return await self._from_cache(request, gateway, cache, ticket, route, call, control)
             if call.stream:
                 # a client leaving cancels the wait for the first token
-                with _WatchClient(request, exchange, self._watches):
+                with WatchClient(request, exchange, self._watches):
                     started = await gateway.dispatcher.open_stream(exchange, route, call, control)
                 answer = StreamAnswer(gateway.dispatcher, exchange, route, call, control, started, gateway.secrets)
                 answer.on_end = gateway.leave
                 answer.parsed = translate is not None  # an entrance translates the chunks: hand them over parsed
                 exchange.status = 200
                 return EventStreamResponse(answer.events(), {}, _SSE_RAW + _answer_headers(exchange, started.attempt))
-            with _WatchClient(request, exchange, self._watches):  # and for the answer: uvicorn won't stop us
+            with WatchClient(request, exchange, self._watches):  # and for the answer: uvicorn won't stop us
                 outcome = await gateway.dispatcher.complete(exchange, route, call, control)
             exchange.status = 200
             gateway.observer.request_finished(exchange)
@@ -336,8 +336,8 @@ class Endpoints:
             outcome = await gateway.dispatcher.complete(exchange, route, call, control)
             return Upstream(outcome.attempt.provider, body=outcome.result.body)
 
-        with _WatchClient(request, exchange, self._watches):  # leaving, it leaves the flight (the last
-            # one cancels it)
+        # leaving, it leaves the flight (the last one cancels it)
+        with WatchClient(request, exchange, self._watches):
             cached = await cache.answer(ticket, upstream)
         exchange.status = 200
         own = cached.headers  # the cache's word on x-gateway-cache and -provider, and its age
@@ -538,71 +538,3 @@ def error_response(exc: GatewayError, secrets: list[str], headers: dict[str, str
     if exc.headers:
         headers = {**exc.headers, **(headers or {})}
     return JSONResponse(_error_body(exc, secrets), status_code=exc.status, headers=headers)
-
-
-class _WatchClient:
-    """`with _WatchClient(request, exchange, timers):` around a wait for the upstream (its answer, or a stream's
-    first content) ends that wait as soon as the client disconnects, rather than when the upstream answers:
-    uvicorn does not cancel a handler whose client left. The wait is cancelled (its attempt ends as
-    cancelled, `client_disconnected`, and no target is blamed) and `_ClientGoneError` is raised instead.
-
-    Like EventStreamResponse's watcher, it waits for `http.disconnect` on `receive()`; it starts only once
-    the body has been read, so it never takes a body message from the handler. uvicorn answers every later
-    `receive()` with `http.disconnect` again, so the response's own watcher still sees it. The watching task
-    starts only once the wait has lasted `WATCH_AFTER_S`: most answers come sooner, and then all it cost was
-    a timer (gateway/timers.py; a task per request cost 6% of a request's instructions: callgrind on `gateway
-    serve`)."""
-
-    WATCH_AFTER_S = 0.2
-
-    def __init__(self, request: Request, exchange: Exchange, timers: list[Timers]) -> None:
-        self.request, self.exchange = request, exchange
-        self.timers = for_loop(timers)
-        self.waiting = asyncio.current_task(self.timers.loop)  # (given the loop: no getpid, see timers.for_loop)
-        self.watcher: asyncio.Task[None] | None = None
-        self.timer: Timer | None = None
-        self.gone = False
-
-    def __enter__(self) -> None:
-        if self.request._stream_consumed and self.waiting is not None:
-            timers = self.timers
-            self.timer = timers.call_at(timers.loop.time() + self.WATCH_AFTER_S, self._start)
-
-    def _start(self) -> None:
-        if self.waiting is not None:
-            self.watcher = self.timers.loop.create_task(self._watch(self.waiting))
-
-    async def _watch(self, waiting: asyncio.Task[Any]) -> None:
-        try:
-            while (await self.request.receive())["type"] != "http.disconnect":
-                pass  # (only an empty body message could come: the body was read)
-        except Exception:  # a server whose receive() fails here: no watching, the request goes on
-            return
-        self.request._is_disconnected = True  # Starlette's own note of it (Request.is_disconnected)
-        self.gone = True
-        self.exchange.error = "client_disconnected"  # tells the dispatcher why its attempt is cancelled
-        waiting.cancel()
-
-    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-        if self.watcher is not None:
-            self.watcher.cancel()
-        if self.gone and self.waiting is not None:
-            self.waiting.uncancel()  # our own cancellation, not the server's
-            if kind is not None:
-                raise _ClientGoneError("The client disconnected before the answer began.") from None
-
-
-class _ClientGoneError(UpstreamError):
-    """The client left while the upstream was awaited. Nobody reads the answer (499, as nginx logs it); an
-    UpstreamError for its `kind`, the `error.type` a stream whose client left gets too."""
-
-    status = 499
-    type = "client_disconnected"
-    code = "client_disconnected"
-    retryable = False
-
-    @property
-    def kind(self) -> str:
-        return "client_disconnected"
