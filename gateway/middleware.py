@@ -104,17 +104,14 @@ class EntryMiddleware:
             request_id = b"%032x" % random.getrandbits(128)
         state["request_id"] = request_id.decode()
         current = self.current()
+        app: ASGIApp = self.app
         lane = self.lanes.get(scope["path"]) if scope["method"] == "POST" else None
         if not current.access.open and scope["path"].startswith("/v1/"):
             caller = current.access.authenticate(credentials)
             if caller is None:
-                lane = None
-                app: ASGIApp = self._refuse
+                app, lane = self._refuse, None
             else:
                 state["caller"] = caller
-                app = self.app
-        else:
-            app = self.app
         started = time.monotonic() if current.config.server.access_log else None
         try:
             if lane is not None:
