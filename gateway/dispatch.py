@@ -281,7 +281,8 @@ class Dispatcher:
                 self.health.first_token(key, self.clock() - started)
             self.observer.first_chunk(exchange, attempt)
         else:
-            self.health.succeeded(key, self.clock() - started, ended=True)
+            self.health.end(key)
+            self.health.succeeded(key, self.clock() - started)
             attempt.facts = getattr(result, "facts", None)
             attempt.finish("ok", status=200)
             self.observer.attempt_finished(exchange, attempt)

@@ -124,11 +124,8 @@ class Health:
         state = self.get(key)
         state.in_flight = max(0, state.in_flight - 1)
 
-    def succeeded(self, key: str, latency_s: float | None, *, ended: bool = False) -> None:
-        """A success (`latency_s` its latency, when measured); `ended`: and its attempt is over (`end`)."""
+    def succeeded(self, key: str, latency_s: float | None) -> None:
         state = self.get(key)
-        if ended:
-            state.in_flight = max(0, state.in_flight - 1)
         state.consecutive_failures = 0
         state.cooldown_s = state.cooldown_until = 0.0
         state.probing = False
