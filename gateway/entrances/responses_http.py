@@ -250,12 +250,8 @@ async def _keep(gateway: Gateway, owner: str, body: dict[str, Any], history: lis
     the response as JSON already (the client's body), put in the record as it is rather than serialized again."""
     messages = [*history, *input_messages(body), *output_messages(response)]
     items = _input_items(body, response["id"])
-    record: dict[str, Any] | bytes
-    if serialized is None:
-        record = {"response": response, "messages": messages, "input_items": items}
-    else:  # the same object, written around the response's bytes
-        record = b'{"response":%b,"messages":%b,"input_items":%b}' % (serialized, orjson.dumps(messages),
-                                                                      orjson.dumps(items))
+    record = b'{"response":%b,"messages":%b,"input_items":%b}' % (serialized or orjson.dumps(response),
+                                                                  orjson.dumps(messages), orjson.dumps(items))
     try:
         await gateway.responses.put(owner, response["id"], record)
     except StateUnavailableError:
