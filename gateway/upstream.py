@@ -52,12 +52,11 @@ class Upstream:
             keepalive_expiry=config.keepalive_s,
         )
         self.transport = transport or AiohttpTransport(limits=limits, trust_env=False)
+        # What the dispatcher's attempt deadline does not cover (see `_send_aiohttp`): a new connection's
+        # connect_timeout_s, and the provider's read_timeout_s when it has one (a stream's silence limit is added
+        # per call). The pool wait, the write and the whole answer are the deadline's.
         self.timeout: dict[str, Any] = httpx.Timeout(
-            connect=config.connect_timeout_s,
-            read=config.read_timeout_s or config.timeout_s,
-            write=config.timeout_s,
-            pool=config.timeout_s,
-        ).as_dict()
+            connect=config.connect_timeout_s, read=config.read_timeout_s, write=None, pool=None).as_dict()
         self.own_read_s = config.read_timeout_s  # the provider's own silence limit, when it has one
         self._urls: dict[str, httpx.URL] = {}
         self._timeouts: dict[float | None, aiohttp.ClientTimeout] = {}
