@@ -8,11 +8,13 @@ long as the client likes. This protocol adds, per connection:
 - `header_timeout_s`: a new connection must deliver its request line and headers by then, and so must each
   request after the first, counted from its first byte (a silent connection is closed; a slow head gets 408);
 - `body_timeout_s`: the whole request body must have arrived this long after the headers (else 408);
-- `max_header_bytes`: request line and headers larger than this get 431 and the connection is closed;
+- `max_header_bytes`: request line and headers larger than this get 431, counted as they arrive (a head that
+  never ends is refused too) and the connection is closed;
 - `max_connections`: connections beyond this many (per worker process) get 503 to their first request;
 - `keepalive_timeout_s`: uvicorn's `timeout_keep_alive`, as a float.
 
-Every refusal is a JSON body in OpenAI's error shape, as the gateway's own errors are. The protocol reads the
+Every refusal is a JSON body in OpenAI's error shape, as the gateway's own errors are, followed by a lingering
+close (`_refuse_now`). The protocol reads the
 limits from the uvicorn config it is given (`GatewayUvicornConfig`), which is what `--workers` pickles into
 each worker process, so every worker applies the same limits.
 """
@@ -22,7 +24,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any
 
 import orjson
 import uvicorn
@@ -62,6 +64,8 @@ class _Refused(Exception):
         self.status, self.code, self.message = status, code, message
 
 
+LINGER_S = 2.0  # how long a refused connection's input is drained before it is closed regardless
+
 _REASONS = {400: b"Bad Request", 408: b"Request Timeout", 431: b"Request Header Fields Too Large",
             503: b"Service Unavailable"}
 
@@ -83,9 +87,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._timer: asyncio.TimerHandle | None = None
         self._wanted: tuple[float, Callable[[], None]] | None = None  # a timer to arm once this read is parsed
         self._parsing = False
-        self._head_bytes = 0
+        self._head_bytes = 0  # the request line and the complete headers of the head being parsed
+        self._head_read = 0  # the bytes of the reads that ended with the head still incomplete
         self._in_head = False
         self._refusal: _Refused | None = None
+        self._lingering = False
 
     # -- timers -------------------------------------------------------------------------------------
 
@@ -130,8 +136,22 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.transport.close()
 
     def _refuse_now(self, status: int, code: str, message: str) -> None:
-        self.transport.write(error_bytes(status, code, message))
-        self.transport.close()
+        """Answer with the refusal and close, lingering as nginx does (`lingering_close`). The client may still be
+        sending (the rest of a huge head, a body): a socket closed with input unread makes the kernel reset the
+        connection, and the reset can destroy the answer before the client reads it. So the answer goes out with
+        a FIN behind it, what still arrives is read and dropped, and the connection closes when the client closes
+        its side, or after `LINGER_S` at most."""
+        self._disarm()
+        transport = self.transport
+        transport.write(error_bytes(status, code, message))
+        if not transport.can_write_eof():
+            transport.close()
+            return
+        self._lingering = True
+        transport.write_eof()
+        if self.flow is not None:
+            self.flow.resume_reading()  # a body that filled uvicorn's buffer paused reading: drain it
+        self._timer = self.loop.call_later(LINGER_S, transport.close)
 
     # -- connection ---------------------------------------------------------------------------------
 
@@ -143,6 +163,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._arm(self.limits.header_timeout_s, self._head_expired)
 
     def data_received(self, data: bytes) -> None:
+        if self._lingering:  # refused: the answer is sent, what the client still sends is dropped
+            return
         self._parsing = True
         try:
             super().data_received(data)
@@ -152,6 +174,19 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 seconds, expired = self._wanted
                 self._wanted = None
                 self._timer = self.loop.call_later(seconds, expired)
+            if self._in_head:
+                self._count_unfinished_head(len(data))
+
+    def _count_unfinished_head(self, size: int) -> None:
+        """The parser hands over a URL or a header only once it is complete, so a head that never ends (one
+        header value sent for ever) would otherwise grow until `header_timeout_s`: tens of megabytes a
+        connection. So the reads that end with the head unfinished are counted too. Such a read is all head,
+        except for the end of a previous request pipelined into the same read, which can only make the
+        refusal come early for a client that pipelines large bodies (SDKs do not pipeline)."""
+        self._head_read += size
+        if self._head_read > self._max_head_bytes and not self._lingering:
+            refusal = self._head_too_large()
+            self._refuse_now(refusal.status, refusal.code, refusal.message)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
@@ -159,7 +194,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def send_400_response(self, msg: str) -> None:
         refusal = self._refusal or _Refused(400, "invalid_http", f"{msg} It is not valid HTTP/1.1.")
-        self._disarm()
         self._refuse_now(refusal.status, refusal.code, refusal.message)
 
     # -- parser callbacks ---------------------------------------------------------------------------
@@ -177,23 +211,23 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_url(self, url: bytes) -> None:
         self._head_bytes += len(url)
         if self._head_bytes > self._max_head_bytes:
-            self._too_large()
+            raise self._head_too_large()
         HttpToolsProtocol.on_url(self, url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._head_bytes += len(name) + len(value) + 4
         if self._head_bytes > self._max_head_bytes:
-            self._too_large()
+            raise self._head_too_large()
         HttpToolsProtocol.on_header(self, name, value)
 
-    def _too_large(self) -> NoReturn:
+    def _head_too_large(self) -> _Refused:
         self._refusal = _Refused(431, "request_header_fields_too_large", "The request line and headers are "
                                  f"larger than the gateway's limit of {self.limits.max_header_bytes} bytes "
                                  "([server] max_header_bytes).")
-        raise self._refusal
+        return self._refusal
 
     def on_headers_complete(self) -> None:
-        self._in_head = False
+        self._in_head, self._head_read = False, 0
         if self._refusal is not None:  # over max_connections: answered once the request is known
             raise self._refusal
         self._arm(self.limits.body_timeout_s, self._body_expired)

@@ -143,6 +143,40 @@ def test_headers_too_large_get_431(gateway: tuple[int, str], head: bytes) -> Non
     still_serving(url)
 
 
+def test_a_client_still_sending_when_refused_reads_the_answer_and_is_not_reset(gateway: tuple[int, str]) -> None:
+    """The refusal comes while the client is still sending its head. Closing a socket with input unread makes
+    the kernel reset the connection, and a reset can destroy the 431 before the client reads it (it did, now and
+    then, in CI). So the gateway half-closes after its answer and drops what still arrives (nginx's lingering
+    close): the rest of the client's bytes go through without a reset. The head here never ends: it is refused
+    for its size as it arrives, not held until `header_timeout_s` (the parser reports a header only once whole)."""
+    _, url = gateway
+    with connect(url) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nhost: x\r\nx-big: " + b"a" * 9000)
+        raw = read_until_closed(sock)  # the answer, then the gateway's half-close
+        assert_openai_error(raw, 431, "max_header_bytes")
+        for _ in range(32):  # 2 MB more: a socket closed with input unread would have reset by now
+            sock.sendall(b"a" * 65536)
+    still_serving(url)
+
+
+def test_a_refused_client_that_keeps_sending_is_closed_after_the_linger(gateway: tuple[int, str]) -> None:
+    """Lingering is bounded (`serving.LINGER_S`): a client that never stops sending is cut off."""
+    _, url = gateway
+    with connect(url) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nhost: x\r\nx-big: " + b"a" * 9000)
+        assert_openai_error(read_until_closed(sock), 431, "max_header_bytes")
+        cut_off = False
+        deadline = time.monotonic() + WAIT_S
+        while time.monotonic() < deadline:
+            try:
+                sock.sendall(b"a" * 1024)
+            except (BrokenPipeError, ConnectionResetError):
+                cut_off = True
+                break
+            time.sleep(0.1)
+    assert cut_off, "the refused connection was held open for as long as the client kept sending"
+
+
 def test_garbage_instead_of_http_gets_400_in_openai_shape(gateway: tuple[int, str]) -> None:
     _, url = gateway
     with connect(url) as sock:
