@@ -22,7 +22,6 @@ each worker process, so every worker applies the same limits.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,42 +77,74 @@ def error_bytes(status: int, code: str, message: str) -> bytes:
             % (status, _REASONS[status], len(body))) + body
 
 
+_NO_TIMER, _HEAD, _BODY = 0, 1, 2  # what a connection's one timer bounds
+
+
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    """The limits above on uvicorn's protocol. The parser's callbacks only note where the request is (in its
+    head, in its body); once a read is parsed, `data_received` sets the one timer that state needs. Most
+    requests arrive whole in one read and need none, so they cost no timer and no extra call (issue 19)."""
+
     def __init__(self, config: uvicorn.Config, *args: Any, **kwargs: Any) -> None:
         super().__init__(config, *args, **kwargs)
         self.limits: ConnectionLimits = getattr(config, "limits", None) or ConnectionLimits()
         self._max_head_bytes = self.limits.max_header_bytes
         self.timeout_keep_alive = self.limits.keepalive_timeout_s  # type: ignore[assignment]
         self._timer: asyncio.TimerHandle | None = None
-        self._wanted: tuple[float, Callable[[], None]] | None = None  # a timer to arm once this read is parsed
-        self._parsing = False
-        self._head_bytes = 0  # the request line and the complete headers of the head being parsed
-        self._head_read = 0  # the bytes of the reads that ended with the head still incomplete
-        self._in_head = False
+        self._timed = _NO_TIMER  # what `_timer` bounds
+        self._timed_cycle: Any = None  # and in which request (uvicorn's cycle: a new one for each request)
+        self._in_head = False  # a request line has begun, its headers are not complete
+        self._in_body = False  # the headers are complete, the body is not
+        self._read_size = 0  # the bytes of the read being parsed
+        self._head_read = 0  # the bytes of the earlier reads that ended with the head unfinished
         self._refusal: _Refused | None = None
         self._lingering = False
 
     # -- timers -------------------------------------------------------------------------------------
 
-    def _arm(self, seconds: float, expired: Callable[[], None]) -> None:
-        """Start the timer, or, inside the parser's callbacks, the timer the parse ends up needing: a request
-        that arrives whole in one read (most do) begins its head and its body and completes within the same
-        `data_received`, and would arm a head timer and a body timer only to cancel both (issue 19). The
-        deadline counts from the end of that parse, microseconds after the callback."""
-        self._disarm()
-        if self._parsing:
-            self._wanted = (seconds, expired)
+    def _after_read(self) -> None:
+        """Set the timer for where the request stands now: its head must arrive within `header_timeout_s` (of
+        the connection, for the first; of its first byte, for later ones), its body within `body_timeout_s` of
+        its headers; a connection between requests is uvicorn's keep-alive timer's."""
+        if self._lingering:
+            return
+        cycle = self.cycle
+        if self._in_head:
+            self._head_read += self._read_size
+            if self._head_read > self._max_head_bytes:
+                refusal = self._head_too_large()
+                self._refuse_now(refusal.status, refusal.code, refusal.message)
+                return
+            timed = _HEAD
+        elif self._in_body:
+            timed = _BODY
+        elif cycle is None:
+            timed = _HEAD  # a new connection that has sent nothing but blank lines
         else:
-            self._timer = self.loop.call_later(seconds, expired)
+            timed = _NO_TIMER
+        if timed == self._timed and (timed == _NO_TIMER or cycle is self._timed_cycle):
+            return  # the timer running is this request's
+        if self._timer is not None:
+            self._timer.cancel()
+        self._arm(timed)
+
+    def _arm(self, timed: int) -> None:
+        self._timed, self._timed_cycle = timed, self.cycle
+        if timed == _HEAD:
+            self._timer = self.loop.call_later(self.limits.header_timeout_s, self._head_expired)
+        elif timed == _BODY:
+            self._timer = self.loop.call_later(self.limits.body_timeout_s, self._body_expired)
+        else:
+            self._timer = None
 
     def _disarm(self) -> None:
-        self._wanted = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self._timed = _NO_TIMER
 
     def _head_expired(self) -> None:
-        self._timer = None
+        self._timer, self._timed = None, _NO_TIMER
         if self.transport.is_closing():
             return
         if not self._in_head:  # connected and never said anything: nothing to answer
@@ -123,7 +154,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                          f"([server] header_timeout_s = {self.limits.header_timeout_s:g}).")
 
     def _body_expired(self) -> None:
-        self._timer = None
+        self._timer, self._timed = None, _NO_TIMER
         cycle = self.cycle
         if self.transport.is_closing():
             return
@@ -160,33 +191,17 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if len(self.connections) > self.limits.max_connections:
             self._refusal = _Refused(503, "too_many_connections", "The gateway has as many connections as it takes "
                                      f"([server] max_connections = {self.limits.max_connections}); try again.")
-        self._arm(self.limits.header_timeout_s, self._head_expired)
+        self._arm(_HEAD)
 
     def data_received(self, data: bytes) -> None:
         if self._lingering:  # refused: the answer is sent, what the client still sends is dropped
             return
-        self._parsing = True
+        self._read_size = len(data)
         try:
             super().data_received(data)
         finally:
-            self._parsing = False
-            if self._wanted is not None:
-                seconds, expired = self._wanted
-                self._wanted = None
-                self._timer = self.loop.call_later(seconds, expired)
-            if self._in_head:
-                self._count_unfinished_head(len(data))
-
-    def _count_unfinished_head(self, size: int) -> None:
-        """The parser hands over a URL or a header only once it is complete, so a head that never ends (one
-        header value sent for ever) would otherwise grow until `header_timeout_s`: tens of megabytes a
-        connection. So the reads that end with the head unfinished are counted too. Such a read is all head,
-        except for the end of a previous request pipelined into the same read, which can only make the
-        refusal come early for a client that pipelines large bodies (SDKs do not pipeline)."""
-        self._head_read += size
-        if self._head_read > self._max_head_bytes and not self._lingering:
-            refusal = self._head_too_large()
-            self._refuse_now(refusal.status, refusal.code, refusal.message)
+            if self._in_head or self._in_body or self._timed:  # else: between requests, no timer: nothing to do
+                self._after_read()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
@@ -200,39 +215,31 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._head_bytes, self._in_head = 0, True
-        if self._timer is None and self._wanted is None:  # a later request on a kept-alive connection: its head
-            # is timed from here
-            self._arm(self.limits.header_timeout_s, self._head_expired)
+        self._in_head = True
 
-    # (The byte count is inline in both callbacks, not a method they call: an SDK's request has 15-20 headers,
-    # and a Python call per header was a measurable part of reading one, issue 19.)
-
-    def on_url(self, url: bytes) -> None:
-        self._head_bytes += len(url)
-        if self._head_bytes > self._max_head_bytes:
+    def on_headers_complete(self) -> None:
+        """`max_header_bytes`, checked here for a head that ended in this read. The parser hands over a URL or a
+        header only once it is whole, so `_after_read` counts the reads that end with the head unfinished (a
+        head that never ends would otherwise grow until `header_timeout_s`: tens of megabytes a connection).
+        Only a head that may be over the limit is measured: counting each header as it came was a measurable
+        part of reading an SDK's 15-20 (issue 19)."""
+        self._in_head, self._in_body = False, True
+        if self._head_read + self._read_size > self._max_head_bytes and self._head_size() > self._max_head_bytes:
             raise self._head_too_large()
-        HttpToolsProtocol.on_url(self, url)
+        self._head_read = 0
+        if self._refusal is not None:  # over max_connections: answered once the request is known
+            raise self._refusal
+        super().on_headers_complete()
 
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._head_bytes += len(name) + len(value) + 4
-        if self._head_bytes > self._max_head_bytes:
-            raise self._head_too_large()
-        HttpToolsProtocol.on_header(self, name, value)
+    def on_message_complete(self) -> None:
+        self._in_body = False
+        super().on_message_complete()
+
+    def _head_size(self) -> int:
+        return len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
 
     def _head_too_large(self) -> _Refused:
         self._refusal = _Refused(431, "request_header_fields_too_large", "The request line and headers are "
                                  f"larger than the gateway's limit of {self.limits.max_header_bytes} bytes "
                                  "([server] max_header_bytes).")
         return self._refusal
-
-    def on_headers_complete(self) -> None:
-        self._in_head, self._head_read = False, 0
-        if self._refusal is not None:  # over max_connections: answered once the request is known
-            raise self._refusal
-        self._arm(self.limits.body_timeout_s, self._body_expired)
-        super().on_headers_complete()
-
-    def on_message_complete(self) -> None:
-        self._disarm()
-        super().on_message_complete()
