@@ -1,4 +1,5 @@
-"""Drive a server under callgrind: warm up, then per kind zero -> N requests -> dump; plus an idle dump."""
+"""Drive a server under callgrind: warm up, then per kind zero -> N requests -> dump; plus an idle dump.
+SDKHDRS=1 sends the OpenAI Python SDK's request headers (16 in all) instead of http.client's four."""
 import http.client, json, subprocess, sys, time, os
 sys.path.insert(0, "/work/main/bench")
 import wrk
@@ -37,7 +38,13 @@ def one(kind, retry=True):
             return one(kind, False)
         except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
             conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=120)
-    conn.request("POST", path, body=body, headers={"content-type": "application/json", "authorization": os.environ.get("AUTH", "Bearer sk-x")})
+    hdrs = {"content-type": "application/json", "authorization": os.environ.get("AUTH", "Bearer sk-x")}
+    if os.environ.get("SDKHDRS"):
+        hdrs.update({"accept": "application/json", "user-agent": "OpenAI/Python 1.99.9", "x-stainless-lang": "python",
+                     "x-stainless-package-version": "1.99.9", "x-stainless-os": "Linux", "x-stainless-arch": "x64",
+                     "x-stainless-runtime": "CPython", "x-stainless-runtime-version": "3.11.7", "x-stainless-async": "false",
+                     "x-stainless-retry-count": "0", "x-stainless-read-timeout": "600", "connection": "keep-alive"})
+    conn.request("POST", path, body=body, headers=hdrs)
     r = conn.getresponse(); data = r.read()
     assert r.status == 200, (kind, r.status, data[:300])
     if kind == "stream":
