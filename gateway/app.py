@@ -273,7 +273,7 @@ def create_app(
     errors: dict[Any, ErrorHandler] = {HTTPException: http_error, InvalidRequestError: bad_request}
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={**errors, Exception: unexpected})
     app.add_middleware(EntryMiddleware, current=reloader.current, observer=observer,
-                       reshape={"/v1/messages": to_anthropic_error}, lanes=lanes, errors=errors)
+                       reshape={"/v1/messages": to_anthropic_error}, lanes=lanes, errors=errors, drain=endpoints)
     if config.server.cors_origins:  # outside the key check: a browser's preflight carries no key
         app.add_middleware(
             CORSMiddleware, allow_origins=config.server.cors_origins, allow_methods=["GET", "POST", "DELETE"],

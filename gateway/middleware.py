@@ -66,7 +66,10 @@ class EntryMiddleware:
       shape `reshape` gives for its path (Anthropic's on `/v1/messages`). Not `/healthz`, `/readyz`,
       `/metrics`; `/admin/...` has a key of its own;
     - the response's status at `scope["state"]["status"]` for the layers outside (telemetry);
-    - with `[server] access_log = true`, the access log line once the request is over (`access_fields`).
+    - with `[server] access_log = true`, the access log line once the request is over (`access_fields`);
+    - while the gateway drains (SIGTERM came, `drain.draining`), `connection: close` on every answer: no
+      kept-alive connection is left idle for the stop to close under a load balancer just sending on it (nginx
+      does not retry a POST it has sent: the caller would get a 502).
 
     (One middleware rather than three: each pure-ASGI layer costs every request a few microseconds.)
 
@@ -79,8 +82,9 @@ class EntryMiddleware:
 
     def __init__(self, app: ASGIApp, current: Callable[[], Current], observer: Observer,
                  reshape: Mapping[str, Reshape] | None = None, lanes: Mapping[str, Lane] | None = None,
-                 errors: Mapping[type[Exception], ErrorHandler] | None = None) -> None:
+                 errors: Mapping[type[Exception], ErrorHandler] | None = None, drain: Draining | None = None) -> None:
         self.app = app
+        self.drain = drain or _NEVER_DRAINING
         self.current = current
         self.observer = observer
         self.reshape = dict(reshape or {})
@@ -117,7 +121,7 @@ class EntryMiddleware:
             if lane is not None:
                 await self._direct(lane, request_id, scope, receive, send)
             else:
-                await app(scope, receive, _with_id(send, request_id, state))
+                await app(scope, receive, _with_id(send, request_id, state, self.drain))
         finally:
             if started is not None:
                 fields = access_fields(scope, time.monotonic() - started)
@@ -137,6 +141,8 @@ class EntryMiddleware:
                 raise
             answer = await handler(request, exc)
         answer.raw_headers.append((b"x-request-id", request_id))
+        if self.drain.draining:
+            answer.raw_headers.append(_CLOSE)
         scope["state"]["status"] = answer.status_code
         await answer(scope, receive, send)
 
@@ -152,12 +158,26 @@ class EntryMiddleware:
         await JSONResponse(body, error.status, {"www-authenticate": "Bearer"})(scope, receive, send)
 
 
-def _with_id(send: Send, request_id: bytes, state: dict[str, Any]) -> Send:
-    """`send`, with the request id added to the response's headers and its status noted in `state`."""
+class Draining(Protocol):
+    draining: bool
+
+
+class _Never:
+    draining = False
+
+
+_NEVER_DRAINING = _Never()
+_CLOSE = (b"connection", b"close")
+
+
+def _with_id(send: Send, request_id: bytes, state: dict[str, Any], drain: Draining) -> Send:
+    """`send`, with the request id added to the response's headers (and `connection: close` while draining)
+    and its status noted in `state`."""
 
     async def send_with_id(message: Message) -> None:
         if message["type"] == "http.response.start":
-            message["headers"] = [*message.get("headers", ()), (b"x-request-id", request_id)]
+            message["headers"] = [*message.get("headers", ()), (b"x-request-id", request_id),
+                                  *((_CLOSE,) if drain.draining else ())]
             state["status"] = message["status"]
         await send(message)
 

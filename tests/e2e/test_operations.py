@@ -105,6 +105,23 @@ def test_readyz_answers_503_from_the_moment_sigterm_arrives_while_the_stream_fin
     assert process.returncode is not None
 
 
+def test_while_draining_every_answer_closes_its_connection(tmp_path: Path) -> None:
+    """A kept-alive connection left idle when the drain ends is closed by the stop, maybe just as a load
+    balancer sends a request on it; nginx does not retry a POST it has sent, so its caller would get a 502.
+    While draining, each answer says `connection: close` and closes, the proxy path's and the others'."""
+    path = tmp_path / "gateway.toml"
+    path.write_text(config_text(["a"], "[server]\ndrain_delay_s = 10\n"))
+    with serve("--config", str(path), cwd=tmp_path) as (process, url), httpx.Client(base_url=url) as http:
+        before = http.post("/v1/chat/completions", json={"model": "a", "messages": USER})
+        assert before.status_code == 200 and "connection" not in before.headers  # kept alive
+        process.send_signal(signal.SIGTERM)
+        wait_until(lambda: httpx.get(url + "/readyz").status_code == 503)
+        for answer in (http.post("/v1/chat/completions", json={"model": "a", "messages": USER}),
+                       http.get("/healthz"), http.get("/v1/models")):
+            assert answer.status_code == 200 and answer.headers["connection"] == "close", answer.headers
+        process.kill()
+
+
 def test_json_logs_one_object_per_line_with_the_request_and_no_secret(tmp_path: Path) -> None:
     path = tmp_path / "gateway.toml"
     text = config_text(["a"], '[server]\nlog_format = "json"\naccess_log = true\n[limits]\nspend_file = ""\n'
