@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -78,17 +80,42 @@ def closed_port(host: str = "127.0.0.1") -> int:
     return free_port(host)
 
 
+class GatewayProcess(subprocess.Popen[str]):
+    """`gateway serve` in a process group of its own, its output read all along by a thread: a gateway that
+    printed more than a pipe holds (64 KB: a test that draws a few hundred warnings) would otherwise block on
+    its next line. What it printed is what `communicate` returns, as for any Popen."""
+
+    def __init__(self, argv: list[str], **options: Any) -> None:
+        super().__init__(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                         **options)
+        self._printed: list[str] = []
+        self._reader = threading.Thread(target=self._printed.extend, args=(self.stdout,), daemon=True)
+        self._reader.start()
+
+    def communicate(self, input: str | None = None, timeout: float | None = None) -> tuple[str, str]:
+        self.wait(timeout)
+        self._reader.join(timeout)
+        return "".join(self._printed), ""
+
+    def stop(self) -> None:
+        """Kill it and whatever it started (`--workers`' processes would outlive their parent)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pid, signal.SIGKILL)
+        self.communicate(timeout=10)
+        if self.stdout is not None and not self._reader.is_alive():
+            self.stdout.close()
+
+
 @contextmanager
 def serve(
     *args: str, cwd: Path, env: dict[str, str] | None = None, launcher: Sequence[str] = ()
-) -> Iterator[tuple[subprocess.Popen[str], str]]:
+) -> Iterator[tuple[GatewayProcess, str]]:
     """`python -m gateway serve` as a user runs it, on a free port; killed at the end. `launcher`: a command
     that runs it (`opentelemetry-instrument`, say)."""
     port = free_port()
-    process = subprocess.Popen(
+    process = GatewayProcess(
         [*launcher, sys.executable, "-m", "gateway", "serve", "--port", str(port), *args],
-        cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={**os.environ, **(env or {})},
+        cwd=cwd, env={**os.environ, **(env or {})},
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -100,12 +127,9 @@ def serve(
             except httpx.TransportError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
+                process.stop()
                 raise AssertionError(f"gateway did not start:\n{process.communicate()[0]}")
             time.sleep(0.1)
         yield process, url
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
+        process.stop()

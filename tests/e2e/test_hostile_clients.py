@@ -9,7 +9,7 @@ import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import httpx
 import pytest
@@ -258,20 +258,18 @@ def test_connections_beyond_max_connections_get_503(tmp_path: Path) -> None:
                 time.sleep(0.05)
 
 
-def read_response(sock: socket.socket) -> bytes:
-    """One whole response (content-length framed) from a kept-alive connection."""
-    raw = b""
-    while b"\r\n\r\n" not in raw:
-        chunk = sock.recv(65536)
-        assert chunk, f"the gateway closed the connection: {raw!r}"
-        raw += chunk
-    head, _, body = raw.partition(b"\r\n\r\n")
+def read_response(reader: BinaryIO) -> bytes:
+    """One whole response (content-length framed) from a kept-alive connection's reader (`sock.makefile("rb")`),
+    which keeps what follows it (the next response, if it has arrived too) for the next call."""
+    head = b""
+    while not head.endswith(b"\r\n\r\n"):
+        line = reader.readline()
+        assert line, f"the gateway closed the connection: {head!r}"
+        head += line
     [length] = [int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")]
-    while len(body) < length:
-        chunk = sock.recv(65536)
-        assert chunk, "the gateway closed the connection mid-body"
-        body += chunk
-    return head + b"\r\n\r\n" + body
+    body = reader.read(length)
+    assert len(body) == length, "the gateway closed the connection mid-body"
+    return head + body
 
 
 CHAT_REQUEST = (b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
@@ -292,7 +290,7 @@ def short_timers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.mark.parametrize("split", [False, True], ids=["whole", "head-and-body-in-pieces"])
 def test_a_requests_timers_end_with_it(short_timers: str, split: bool) -> None:
-    with connect(short_timers) as sock:
+    with connect(short_timers) as sock, sock.makefile("rb") as reader:
         for _ in range(3):
             if split:  # the head's and the body's timers are started, then must be stopped
                 head, _, body = CHAT_REQUEST.partition(b"\r\n\r\n")
@@ -301,15 +299,15 @@ def test_a_requests_timers_end_with_it(short_timers: str, split: bool) -> None:
                     time.sleep(0.05)
             else:
                 sock.sendall(CHAT_REQUEST)
-            assert read_response(sock).startswith(b"HTTP/1.1 200 ")
+            assert read_response(reader).startswith(b"HTTP/1.1 200 ")
             time.sleep(1.0)  # past header_timeout_s and body_timeout_s, well within keepalive_timeout_s
 
 
 @pytest.mark.parametrize("part", ["head", "body"])
 def test_a_later_request_on_a_kept_alive_connection_is_timed_too(short_timers: str, part: str) -> None:
-    with connect(short_timers) as sock:
+    with connect(short_timers) as sock, sock.makefile("rb") as reader:
         sock.sendall(CHAT_REQUEST)
-        assert read_response(sock).startswith(b"HTTP/1.1 200 ")
+        assert read_response(reader).startswith(b"HTTP/1.1 200 ")
         time.sleep(1.0)
         cut = CHAT_REQUEST.index(b"\r\n\r\n") + (20 if part == "body" else -20)
         sock.sendall(CHAT_REQUEST[:cut])  # and the rest never comes
@@ -322,11 +320,12 @@ def test_a_pipelined_requests_body_is_timed_from_its_own_headers(tmp_path: Path)
     the second's body gets its own `body_timeout_s`, not what was left of the first's."""
     (tmp_path / "gateway.toml").write_text(CONFIG.replace("body_timeout_s = 1.5", "body_timeout_s = 1.0"))
     head, _, body = CHAT_REQUEST.partition(b"\r\n\r\n")
-    with serve("--config", str(tmp_path / "gateway.toml"), cwd=tmp_path) as (_, url), connect(url) as sock:
+    with (serve("--config", str(tmp_path / "gateway.toml"), cwd=tmp_path) as (_, url), connect(url) as sock,
+          sock.makefile("rb") as reader):
         sock.sendall(head + b"\r\n\r\n" + body[:10])  # the first's body timer starts
         time.sleep(0.6)
         sock.sendall(body[10:] + head + b"\r\n\r\n" + body[:10])  # the second's starts: 0.6 s later
         time.sleep(0.6)  # past the first's deadline, well within the second's
         sock.sendall(body[10:])
-        assert read_response(sock).startswith(b"HTTP/1.1 200 ")
-        assert read_response(sock).startswith(b"HTTP/1.1 200 ")
+        assert read_response(reader).startswith(b"HTTP/1.1 200 ")
+        assert read_response(reader).startswith(b"HTTP/1.1 200 ")
