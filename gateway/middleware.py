@@ -82,9 +82,9 @@ class EntryMiddleware:
 
     def __init__(self, app: ASGIApp, current: Callable[[], Current], observer: Observer,
                  reshape: Mapping[str, Reshape] | None = None, lanes: Mapping[str, Lane] | None = None,
-                 errors: Mapping[type[Exception], ErrorHandler] | None = None, drain: Draining | None = None) -> None:
+                 errors: Mapping[type[Exception], ErrorHandler] | None = None, *, drain: Draining) -> None:
         self.app = app
-        self.drain = drain or _NEVER_DRAINING
+        self.drain = drain
         self.current = current
         self.observer = observer
         self.reshape = dict(reshape or {})
@@ -162,11 +162,6 @@ class Draining(Protocol):
     draining: bool
 
 
-class _Never:
-    draining = False
-
-
-_NEVER_DRAINING = _Never()
 _CLOSE = (b"connection", b"close")
 
 
@@ -176,8 +171,10 @@ def _with_id(send: Send, request_id: bytes, state: dict[str, Any], drain: Draini
 
     async def send_with_id(message: Message) -> None:
         if message["type"] == "http.response.start":
-            message["headers"] = [*message.get("headers", ()), (b"x-request-id", request_id),
-                                  *((_CLOSE,) if drain.draining else ())]
+            headers = [*message.get("headers", ()), (b"x-request-id", request_id)]
+            if drain.draining:
+                headers.append(_CLOSE)
+            message["headers"] = headers
             state["status"] = message["status"]
         await send(message)
 
