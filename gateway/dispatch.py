@@ -17,7 +17,7 @@ import asyncio
 import math
 import random
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -194,14 +194,11 @@ class Dispatcher:
                 queue[i:] = self.table.fallbacks(current, current.context_window_fallbacks)
         raise plan.exhausted()
 
-    def _targets(self, plan: _Plan, route: Route, control: Control) -> list[Target]:
-        return _targets(route, plan.exclude, control.pin)
-
     def _usable(self, plan: _Plan, route: Route, control: Control) -> bool:
-        return any(self.health.usable(t.key) for t in self._targets(plan, route, control))
+        return any(self.health.usable(t.key) for t in _targets(route, plan.exclude, control.pin))
 
     async def _run_route(self, plan: _Plan, route: Route, control: Control, send: Send[T]) -> Outcome[T] | None:
-        targets = self._targets(plan, route, control)
+        targets = _targets(route, plan.exclude, control.pin)
         tried: list[Target] = []
         strategy_order = order(
             route.model, route.strategy, targets, self.health, self.rng, self.round_robin, self.routing.explore
@@ -241,10 +238,12 @@ class Dispatcher:
         exchange.attempts.append(attempt)
         headers = self.observer.attempt_started(exchange, attempt)
         # The whole attempt (until the first content, for a stream) is bounded here, once.
-        timeout = min(plan.deadline - self.clock(), route.retry.attempt_timeout_s or provider.timeout_s)
-        health = self.health.begin(key)
         started = self.clock()  # latency on the dispatcher's clock, like the deadline (Attempt's are wall times)
-        settings = self._settings(plan, route, target, health)
+        timeout = min(plan.deadline - started, route.retry.attempt_timeout_s or provider.timeout_s)
+        health = self.health.begin(key)
+        settings = route.retry
+        if settings.ttft_timeout_s is None and health.first_token_s is not None:  # (else no call: most requests)
+            settings = self._settings(plan, route, target, health)
         try:
             with for_loop(self._timers).deadline(max(timeout, 0.0)):
                 result = await send(provider, target, headers, settings)
@@ -400,7 +399,9 @@ async def next_chunk(chunks: AsyncGenerator[list[bytes], None]) -> list[bytes] |
 
 
 
-def _targets(route: Route, exclude: frozenset[str], pin: str | None) -> list[Target]:
+def _targets(route: Route, exclude: frozenset[str], pin: str | None) -> Sequence[Target]:
+    if not exclude and pin is None:
+        return route.targets  # (most requests: no list made)
     return [t for t in route.targets if t.key not in exclude and pin in (None, t.provider, t.key)]
 
 

@@ -72,17 +72,21 @@ class Facts:
     several_choices: bool = False
 
     def read_usage(self, usage: Any) -> None:
+        """OpenAI's `usage` object: each count that is an integer (`type(n) is int`: not a bool) replaces ours."""
         if isinstance(usage, dict):
-            self.input_tokens = _int(usage.get("prompt_tokens"), self.input_tokens)
-            self.output_tokens = _int(usage.get("completion_tokens"), self.output_tokens)
+            if type(n := usage.get("prompt_tokens")) is int:
+                self.input_tokens = n
+            if type(n := usage.get("completion_tokens")) is int:
+                self.output_tokens = n
             details = usage.get("prompt_tokens_details")
             if isinstance(details, dict):
-                self.cached_input_tokens = _int(details.get("cached_tokens"), self.cached_input_tokens)
-                self.cache_creation_input_tokens = _int(details.get("cache_creation_tokens"),
-                                                        self.cache_creation_input_tokens)
+                if type(n := details.get("cached_tokens")) is int:
+                    self.cached_input_tokens = n
+                if type(n := details.get("cache_creation_tokens")) is int:
+                    self.cache_creation_input_tokens = n
             details = usage.get("completion_tokens_details")
-            if isinstance(details, dict):
-                self.reasoning_output_tokens = _int(details.get("reasoning_tokens"), self.reasoning_output_tokens)
+            if isinstance(details, dict) and type(n := details.get("reasoning_tokens")) is int:
+                self.reasoning_output_tokens = n
 
 
 @dataclass(slots=True)
@@ -432,10 +436,6 @@ def error_from_body(status: int, headers: httpx.Headers, body: bytes, provider: 
     return UpstreamStatusError(
         status, message, provider=provider, type=kind, code=code, param=param, retry_after=retry_after(headers)
     )
-
-
-def _int(value: Any, default: int | None) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
 def build_provider(config: ProviderConfig, transport: httpx.AsyncBaseTransport | None = None) -> HttpProvider:

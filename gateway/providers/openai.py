@@ -105,11 +105,13 @@ class OpenAIProvider(HttpProvider):
         if not well_formed(data, "message"):
             raise UpstreamProtocolError(f"provider {self.name} answered with a completion of an unknown shape",
                                         provider=self.name)
-        facts = Facts(response_id=_str(data.get("id")), response_model=_str(data.get("model")))
-        for choice in data.get("choices") or ():
-            if isinstance(choice, dict) and isinstance(choice.get("finish_reason"), str):
-                facts.finish_reasons.append(choice["finish_reason"])
-        facts.read_usage(data.get("usage"))
+        answer_id, model = data.get("id"), data.get("model")
+        facts = Facts(answer_id if isinstance(answer_id, str) else None, model if isinstance(model, str) else None)
+        for choice in data.get("choices") or ():  # (well formed: objects, each finish reason a string or null)
+            if (reason := choice.get("finish_reason")) is not None:
+                facts.finish_reasons.append(reason)
+        if (usage := data.get("usage")) is not None:
+            facts.read_usage(usage)
         return Reply(body, facts, data)
 
     # -- stream -------------------------------------------------------------------------------------
@@ -362,13 +364,22 @@ def _typed(value: Any, fields: Mapping[str, type]) -> bool:
 
 
 def _counts(usage: dict[str, Any]) -> bool:
-    """Token counts are integers, and `..._details` objects of them; other keys (a cost, say) are free."""
+    """Token counts are integers, and `..._details` objects of them; other keys (a cost, say) are free.
+    (The names OpenAI sends are looked up in a set; only others pay for `endswith`, a costly call: issue 19.)"""
     for name, value in usage.items():
-        if name.endswith("_tokens") and value is not None and not isinstance(value, int):
-            return False
-        if name.endswith("_details") and value is not None and not (isinstance(value, dict) and _counts(value)):
+        if value is None:
+            continue
+        if name in _TOKEN_COUNTS or name not in _DETAILS and name.endswith("_tokens"):
+            if not isinstance(value, int):
+                return False
+        elif (name in _DETAILS or name.endswith("_details")) and not (isinstance(value, dict) and _counts(value)):
             return False
     return True
+
+
+_TOKEN_COUNTS = frozenset(("prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens", "audio_tokens",
+                           "reasoning_tokens", "accepted_prediction_tokens", "rejected_prediction_tokens"))
+_DETAILS = frozenset(("prompt_tokens_details", "completion_tokens_details"))
 
 
 def mark_prefill(body: dict[str, Any], style: str) -> None:

@@ -45,7 +45,7 @@ that a shared store (Redis) can replace it for multi-replica deployments, and su
 from __future__ import annotations
 
 import time
-from collections import deque
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -88,13 +88,12 @@ class Health:
     def __init__(self, policy: CooldownPolicy, clock: Callable[[], float] = time.monotonic) -> None:
         self.policy = policy
         self.clock = clock
-        self._targets: dict[str, TargetHealth] = {}
+        # A target's state is made when first asked for. The methods on the request path index it
+        # themselves rather than through `get`: a Python call less each, four a request (issue 19).
+        self._targets: defaultdict[str, TargetHealth] = defaultdict(TargetHealth)
 
     def get(self, key: str) -> TargetHealth:
-        state = self._targets.get(key)
-        if state is None:
-            state = self._targets[key] = TargetHealth()
-        return state
+        return self._targets[key]
 
     def cooling(self, key: str) -> bool:
         return self.clock() < self.get(key).cooldown_until
@@ -105,14 +104,14 @@ class Health:
 
     def usable(self, key: str) -> bool:
         """Healthy, or past its cooldown with no probe in flight yet."""
-        state = self.get(key)
+        state = self._targets[key]
         if state.cooldown_s == 0:
             return True
         return self.clock() >= state.cooldown_until and not state.probing
 
     def begin(self, key: str) -> TargetHealth:
         """An attempt on the target begins; its state, for the caller to read."""
-        state = self.get(key)
+        state = self._targets[key]
         now = self.clock()
         state.in_flight += 1
         state.attempted_at = now
@@ -121,11 +120,11 @@ class Health:
         return state
 
     def end(self, key: str) -> None:
-        state = self.get(key)
+        state = self._targets[key]
         state.in_flight = max(0, state.in_flight - 1)
 
     def succeeded(self, key: str, latency_s: float | None) -> None:
-        state = self.get(key)
+        state = self._targets[key]
         state.consecutive_failures = 0
         state.cooldown_s = state.cooldown_until = 0.0
         state.probing = False
@@ -144,7 +143,7 @@ class Health:
         """A stream of this target reached its first content (text or a tool call) `seconds` after its request.
         Kept apart from `latency_s`: a reasoning model sends its first chunk at once and its first word after
         it has thought, and it is the word that the first-token limit waits for."""
-        state = self.get(key)
+        state = self._targets[key]
         previous = state.first_token_s
         decay = self.policy.latency_decay
         state.first_token_s = seconds if previous is None else (1 - decay) * previous + decay * seconds
@@ -152,7 +151,7 @@ class Health:
     def latency(self, key: str) -> float | None:
         """The latency average as the `latency` strategy ranks it now: faded since the target's last sample
         or attempt (see the module docstring). None when never measured."""
-        state = self.get(key)
+        state = self._targets[key]
         if state.latency_s is None:
             return None
         return state.latency_s * self._fade(self.clock() - max(state.measured_at, state.attempted_at))
@@ -162,7 +161,7 @@ class Health:
 
     def failed(self, key: str, retry_after: float | None = None) -> float:
         """Record a failure; returns the cooldown it started (0 when the target stays in use)."""
-        state = self.get(key)
+        state = self._targets[key]
         state.consecutive_failures += 1
         state.recent.append(True)
         was_probe, state.probing = state.probing, False
@@ -202,7 +201,7 @@ class Health:
         return {key: state.in_flight for key, state in list(self._targets.items())}
 
     def snapshot(self, key: str) -> dict[str, Any]:
-        state = self.get(key)
+        state = self._targets[key]
         now = self.clock()
         cooling = now < state.cooldown_until
         errors = sum(state.recent)

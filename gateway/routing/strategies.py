@@ -43,6 +43,8 @@ def order(
     round_robin: RoundRobin,
     explore: float = 0.05,
 ) -> list[Target]:
+    if len(targets) == 1:
+        return [targets[0]]  # whether it is usable or cooling, it is the only one to try
     usable = [t for t in targets if health.usable(t.key)]
     if not usable:
         return sorted(targets, key=lambda t: health.get(t.key).cooldown_until)
