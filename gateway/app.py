@@ -37,7 +37,7 @@ from gateway.entrances.messages import MessagesEntrance, to_anthropic_error
 from gateway.entrances.responses_http import ResponsesEntrance
 from gateway.errors import GatewayError, InvalidRequestError
 from gateway.events import Fanout, NoopObserver, Observer
-from gateway.middleware import Answer, EntryMiddleware, ErrorHandler, Lane
+from gateway.middleware import Answer, EntryMiddleware, ErrorHandler, GatewayApp, Lane
 from gateway.openapi import openapi
 from gateway.providers.base import HttpProvider, build_provider
 from gateway.providers.registry import unavailable_types
@@ -271,7 +271,7 @@ def create_app(
     if live is not None:
         routes += live.routes(reloader.current)
     errors: dict[Any, ErrorHandler] = {HTTPException: http_error, InvalidRequestError: bad_request}
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={**errors, Exception: unexpected})
+    app = GatewayApp(routes=routes, lifespan=lifespan, exception_handlers={**errors, Exception: unexpected})
     app.add_middleware(EntryMiddleware, current=reloader.current, observer=observer,
                        reshape={"/v1/messages": to_anthropic_error}, lanes=lanes, errors=errors, drain=endpoints)
     if config.server.cors_origins:  # outside the key check: a browser's preflight carries no key

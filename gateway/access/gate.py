@@ -35,10 +35,7 @@ class Access:
         self.prices = prices
         self.limiter = limiter
         self.callers = callers  # every configured key, for the usage report
-
-    @property
-    def open(self) -> bool:
-        return self.keys.open
+        self.open = keys.open  # no keys: every call is let in (a reload builds a new Access)
 
     def authenticate(self, headers: Iterable[tuple[bytes, bytes]]) -> Caller | None:
         return self.keys.authenticate(headers)

@@ -163,17 +163,23 @@ class _BrokenTransport(httpx.AsyncBaseTransport):
         raise RuntimeError("sk-upstream-secret broke")
 
 
+@pytest.mark.parametrize("cors", [False, True], ids=["straight", "through-starlette"])
 @pytest.mark.parametrize(("path", "body"), [
     ("/v1/chat/completions", {"model": "gpt-test", "messages": MESSAGES}),
     ("/v1/messages", {"model": "gpt-test", "messages": MESSAGES, "max_tokens": 5}),
     ("/v1/responses", {"model": "gpt-test", "input": "hi"}),
 ])
 def test_an_unexpected_error_on_a_proxy_path_is_a_500_in_openai_shape_and_the_gateway_keeps_serving(
-        upstream: RunningServer, path: str, body: dict[str, object], caplog: pytest.LogCaptureFixture) -> None:
+        upstream: RunningServer, path: str, body: dict[str, object], cors: bool,
+        caplog: pytest.LogCaptureFixture) -> None:
     """The proxy paths go from the way in straight to their handler (issue 19): what Starlette's router and
     exception layers did for them must still happen. An exception nothing handles is the logged 500, in OpenAI's
-    shape, naming no secret; the next request is served."""
-    app = create_app(parse_config(gateway_config(upstream.url)), transports={"fake": _BrokenTransport()})
+    shape, naming no secret; the next request is served. By default the request skips Starlette's
+    ServerErrorMiddleware too (middleware.GatewayApp); with CORS configured it goes through it."""
+    text = gateway_config(upstream.url)
+    if cors:
+        text = text.replace("[server]\n", '[server]\ncors_origins = ["http://app.test"]\n', 1)
+    app = create_app(parse_config(text), transports={"fake": _BrokenTransport()})
     with run_server(app) as gateway, caplog.at_level(logging.ERROR, logger="gateway"):
         response = post(gateway, path, json=body)
         assert response.status_code == 500
