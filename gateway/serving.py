@@ -30,6 +30,7 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from gateway.config import ServerConfig
+from gateway.watch import CONNECTION, Watcher
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +100,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_read = 0  # the bytes of the earlier reads that ended with the head unfinished
         self._refusal: _Refused | None = None
         self._lingering = False
+        self._lost = False
+        self._watcher: Watcher | None = None  # the request waiting on its upstream, told if the client leaves
+        # every request's scope["extensions"]: this connection, for watch.WatchClient
+        self._extensions: dict[str, dict[object, object]] = {CONNECTION: {"connection": self}}
 
     # -- timers -------------------------------------------------------------------------------------
 
@@ -206,6 +211,24 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         super().connection_lost(exc)
+        self._lost = True
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            watcher.client_left()
+
+    # -- the client watch (watch.WatchClient) -------------------------------------------------------
+
+    def watch(self, watcher: Watcher) -> None:
+        """Tell `watcher` (`client_left()`) when this connection is lost, until `unwatch`; at once when it is
+        lost already. One request runs on a connection at a time, so one watcher at a time."""
+        if self._lost:
+            watcher.client_left()
+        else:
+            self._watcher = watcher
+
+    def unwatch(self, watcher: Watcher) -> None:
+        if self._watcher is watcher:
+            self._watcher = None
 
     def send_400_response(self, msg: str) -> None:
         refusal = self._refusal or _Refused(400, "invalid_http", f"{msg} It is not valid HTTP/1.1.")
@@ -215,6 +238,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self.scope["extensions"] = self._extensions
         self._in_head = True
 
     def on_headers_complete(self) -> None:

@@ -34,10 +34,12 @@ class RunningServer:
 
 
 @contextmanager
-def run_server(app: Any, *, host: str = "127.0.0.1") -> Iterator[RunningServer]:
-    """Serve ``app`` with uvicorn on ``host`` and a free port in a daemon thread; stop it on exit."""
+def run_server(app: Any, *, host: str = "127.0.0.1", http: Any = "auto") -> Iterator[RunningServer]:
+    """Serve ``app`` with uvicorn on ``host`` and a free port in a daemon thread; stop it on exit. `http`: uvicorn's
+    protocol (`gateway.serving.GuardedHttpToolsProtocol` for the one `gateway serve` runs)."""
     config = uvicorn.Config(
-        app, host=host, port=0, loop="asyncio", log_level="warning", lifespan="on", timeout_graceful_shutdown=2
+        app, host=host, port=0, loop="asyncio", log_level="warning", lifespan="on", timeout_graceful_shutdown=2,
+        http=http,
     )
     server = uvicorn.Server(config)
     failure: list[BaseException] = []

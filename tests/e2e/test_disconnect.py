@@ -1,15 +1,22 @@
 """A client that leaves before the upstream has answered: the upstream request is cancelled at once, not when
-the upstream's first byte (or its timeout) comes; no target is blamed and the gateway keeps serving."""
+the upstream's first byte (or its timeout) comes; no target is blamed and the gateway keeps serving.
+
+Every test runs on both servers: the serving protocol of `gateway serve`, whose connection says when it is lost,
+and plain uvicorn, where the watch waits for `http.disconnect` (watch.WatchClient)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from typing import Any
 
 import httpx
 import pytest
 
+from gateway.app import create_app
+from gateway.config import parse_config
+from gateway.serving import GuardedHttpToolsProtocol
 from tests.conftest import GatewayFactory, gateway_config
 from tests.fakes.openai_compat import FakeOpenAI, Stall
 from tests.fakes.otlp import FakeCollector, Span
@@ -21,6 +28,18 @@ STREAM = {"model": "gpt-test", "messages": MESSAGES, "stream": True}
 PLAIN = {"model": "gpt-test", "messages": MESSAGES}
 GIVE_UP_S = 0.3
 STALL_S = 10.0  # longer than the provider's timeout_s (5): only the client leaving can end it sooner
+
+
+@pytest.fixture(params=["gateway-protocol", "uvicorn"])
+def start_gateway(request: pytest.FixtureRequest) -> Iterator[GatewayFactory]:
+    """conftest's, on the server this test runs on (see above)."""
+    http = GuardedHttpToolsProtocol if request.param == "gateway-protocol" else "auto"
+    with ExitStack() as stack:
+
+        def start(text: str) -> RunningServer:
+            return stack.enter_context(run_server(create_app(parse_config(text)), http=http))
+
+        yield start
 
 
 def give_up(url: str, body: dict[str, Any]) -> float:
