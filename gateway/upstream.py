@@ -190,23 +190,36 @@ class AiohttpAnswer:
         return self._content
 
     async def read_unencoded(self, limit: int, provider: str) -> bytes:
-        """`read_body` of a body without Content-Encoding: the pieces of `aiter_raw`, in one loop."""
+        """`read_body` of a body without Content-Encoding: the pieces of `aiter_raw`, in one loop (`_piece`'s, in
+        line: a coroutine less a piece), up to the end aiohttp has seen (no read more to be told so)."""
         content = self._response.content
         pieces: list[bytes] = []
         total = 0
-        while piece := await _piece(content):
+        while not content.at_eof():
+            try:
+                piece = await content.read(AiohttpResponseStream.CHUNK_SIZE)
+            except aiohttp.EofStream:
+                break
+            except Exception:
+                _raise_mapped()
+            if not piece:
+                break
             total += len(piece)
             if total > limit:
                 raise _too_long(provider, limit)
             pieces.append(piece)
-        await self.aclose()
+        self._release()
         return b"".join(pieces)
 
     async def aclose(self) -> None:
         if self._delegate is not None:
             self._closed = True
             await self._delegate.aclose()
-        elif not self._closed:
+        else:
+            self._release()
+
+    def _release(self) -> None:
+        if not self._closed:
             self._closed = True
             try:
                 # What `ClientResponse.__aexit__` does, less its wait for the request's writer: `release` has
@@ -296,10 +309,15 @@ async def iter_body(response: UpstreamResponse, limit: int, provider: str) -> As
         yield piece
 
 
-async def read_body(response: UpstreamResponse, limit: int, provider: str) -> bytes:
-    """The whole body, at most `limit` decoded bytes (see `iter_body`)."""
+def read_body(response: UpstreamResponse, limit: int, provider: str) -> Coroutine[Any, Any, bytes]:
+    """The whole body, at most `limit` decoded bytes (see `iter_body`); its reading coroutine (no layer of its
+    own: issue 19)."""
     if isinstance(response, AiohttpAnswer) and not response.encoding:
-        return await response.read_unencoded(limit, provider)
+        return response.read_unencoded(limit, provider)
+    return _read_decoded(response, limit, provider)
+
+
+async def _read_decoded(response: UpstreamResponse, limit: int, provider: str) -> bytes:
     return b"".join([piece async for piece in iter_body(response, limit, provider)])
 
 

@@ -57,22 +57,27 @@ class OpenAIProvider(HttpProvider):
     def __init__(self, config: ProviderConfig, upstream: Upstream | None = None) -> None:
         super().__init__(config, upstream)
         self.root = api_root(config.base_url or "")
+        self.urls = {operation: self.root + path for operation, path in PATHS.items()}
         self.headers = {"content-type": "application/json", "user-agent": USER_AGENT, **config.headers}
         if config.api_key:
             self.headers["authorization"] = f"Bearer {config.api_key}"
+        # what `_adapt` does for this server, worked out once (most servers: nothing but leaving out top_k)
+        self.takes_top_k = config.preset in TOP_K
+        self.dropped = DROPPED.get(config.preset or "", frozenset())
+        self.renamed = RENAMED.get(config.preset or "", {})
 
     # -- request ------------------------------------------------------------------------------------
 
     def to_request(self, call: Call, model: str) -> UpstreamRequest:
         if call.operation == "responses":
-            return UpstreamRequest("POST", self.root + PATHS["responses"], self.headers,
+            return UpstreamRequest("POST", self.urls["responses"], self.headers,
                                    orjson.dumps({**call.body, "model": model}))
         if self.config.operations is not None and call.operation not in self.config.operations:
             raise UnsupportedFeatureError(
                 f"provider {self.name} does not support {OPERATION_NAMES[call.operation]}", param="model"
             )
         body = {**call.body, "model": model}
-        if call.operation == "chat":
+        if call.operation == "chat" and ("top_k" in body or self.dropped or self.renamed):
             self._adapt(body)
         if call.stream and self.config.stream_usage and not wants_usage(call.body):
             # Ask for usage so every stream is accounted for; OpenAIStream removes that chunk again.
@@ -81,16 +86,15 @@ class OpenAIProvider(HttpProvider):
         if self.config.prefill_style != "plain" and call.operation == "chat" and _ends_with_assistant(call.body):
             mark_prefill(body, self.config.prefill_style)
         content = orjson.dumps(body)
-        return UpstreamRequest("POST", self.root + PATHS[call.operation], self.headers, content)
+        return UpstreamRequest("POST", self.urls[call.operation], self.headers, content)
 
     def _adapt(self, body: dict[str, Any]) -> None:
         """The server's own spelling of a parameter, and no `top_k` where it would be refused (see above)."""
-        preset = self.config.preset
-        if "top_k" in body and preset not in TOP_K:
+        if "top_k" in body and not self.takes_top_k:
             del body["top_k"]
-        for name in DROPPED.get(preset or "", ()):
+        for name in self.dropped:
             body.pop(name, None)
-        for ours, theirs in RENAMED.get(preset or "", {}).items():
+        for ours, theirs in self.renamed.items():
             if ours in body:
                 value = body.pop(ours)
                 if value is not None or theirs not in body:
