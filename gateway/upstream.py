@@ -160,6 +160,11 @@ class AiohttpAnswer:
         self.encoding = ", ".join(response.headers.getall("content-encoding", ()))
 
     @property
+    def is_closed(self) -> bool:
+        """As `httpx.Response.is_closed`: released (the body read to its end, or `aclose`)."""
+        return self._closed
+
+    @property
     def headers(self) -> httpx.Headers:
         if self._headers is None:
             self._headers = httpx.Headers(self._response.raw_headers)

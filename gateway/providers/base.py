@@ -236,7 +236,8 @@ class HttpProvider:
             try:
                 body = await read_body(response, self.config.max_response_bytes, self.name)
             finally:
-                await response.aclose()
+                if not response.is_closed:  # (reading it to its end closed it: no coroutine for nothing)
+                    await response.aclose()
         except httpx.HTTPError as exc:
             raise classify(exc, self.name) from exc
         if response.status_code >= 400:
