@@ -122,33 +122,31 @@ class EntryMiddleware:
                 state["caller"] = caller
         started = time.monotonic() if current.config.server.access_log else None
         try:
-            if lane is not None:
-                await self._direct(lane, request_id, scope, receive, send)
-            else:
+            if lane is None:
                 await app(scope, receive, _with_id(send, request_id, state, self.drain))
+                return
+            # A proxy path's handler, called here as Starlette's router calls a route (`scope["route"]`, no path
+            # parameters; in line, not in a coroutine of its own: issue 19). What it raises goes to the app's
+            # handler for that exception, as ExceptionMiddleware would send it, and anything without one on to
+            # the 500 (ServerErrorMiddleware's, or GatewayApp's).
+            scope["route"], scope["path_params"] = lane.route, {}
+            request = Request(scope, receive, send)
+            try:
+                answer = await lane.handler(request)
+            except Exception as exc:
+                handler = next((self.errors[k] for k in type(exc).__mro__ if k in self.errors), None)
+                if handler is None:
+                    raise
+                answer = await handler(request, exc)
+            answer.raw_headers.append((b"x-request-id", request_id))
+            if self.drain.draining:
+                answer.raw_headers.append(_CLOSE)
+            state["status"] = answer.status_code
+            await answer(scope, receive, send)
         finally:
             if started is not None:
                 fields = access_fields(scope, time.monotonic() - started)
                 _access_log.info("%s", access_line(fields), extra={"fields": fields})
-
-    async def _direct(self, lane: Lane, request_id: bytes, scope: Scope, receive: Receive, send: Send) -> None:
-        """A proxy path's handler, called as Starlette's router calls a route (`scope["route"]`, no path
-        parameters); what it raises goes to the app's handler for that exception, as ExceptionMiddleware would
-        send it, and anything without one on to Starlette's ServerErrorMiddleware (the 500)."""
-        scope["route"], scope["path_params"] = lane.route, {}
-        request = Request(scope, receive, send)
-        try:
-            answer = await lane.handler(request)
-        except Exception as exc:
-            handler = next((self.errors[k] for k in type(exc).__mro__ if k in self.errors), None)
-            if handler is None:
-                raise
-            answer = await handler(request, exc)
-        answer.raw_headers.append((b"x-request-id", request_id))
-        if self.drain.draining:
-            answer.raw_headers.append(_CLOSE)
-        scope["state"]["status"] = answer.status_code
-        await answer(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope["state"]["refused"] = "invalid_api_key"
