@@ -100,8 +100,12 @@ def _common(body: dict[str, Any]) -> bool:
 
 def _chat(body: dict[str, Any]) -> bool:
     messages = body.get("messages")
-    return (_common(body) and type(messages) is list and len(messages) > 0
-            and all(type(m) is dict and type(m.get("role")) is str for m in messages))
+    if not (_common(body) and type(messages) is list and messages):
+        return False
+    for message in messages:  # (a loop, not all() over a generator: one object less a request)
+        if type(message) is not dict or type(message.get("role")) is not str:
+            return False
+    return True
 
 
 def _texts_or_tokens(value: Any) -> bool:
