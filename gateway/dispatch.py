@@ -241,9 +241,7 @@ class Dispatcher:
         started = self.clock()  # latency on the dispatcher's clock, like the deadline (Attempt's are wall times)
         timeout = min(plan.deadline - started, route.retry.attempt_timeout_s or provider.timeout_s)
         health = self.health.begin(key)
-        settings = route.retry
-        if settings.ttft_timeout_s is None and health.first_token_s is not None:  # (else no call: most requests)
-            settings = self._settings(plan, route, target, health)
+        settings = self._settings(plan, route, target, health)
         try:
             with for_loop(self._timers).deadline(max(timeout, 0.0)):
                 result = await send(provider, target, headers, settings)

@@ -187,7 +187,7 @@ class GatewayApp(Starlette):
         try:
             await front(scope, receive, send)
         except Exception as exc:
-            if "status" not in scope.get("state", {}) and self._errors is not None:  # (the answer had not begun)
+            if "status" not in scope.get("state", {}) and self._errors is not None:  # the answer had not begun
                 request = Request(scope)
                 handler = cast(ErrorHandler | None, self._errors.handler)  # (the app's: async, app.py `unexpected`)
                 response = await handler(request, exc) if handler is not None else self._errors.error_response(

@@ -51,10 +51,7 @@ class Timer:
         self.fn = _NOTHING
 
     def cancel(self) -> None:
-        if not self.done:  # (`Timers.cancel`, without the two calls: once a request)
-            self.done = True
-            self.fn = _NOTHING
-            self.timers._pending -= 1
+        self.timers.cancel(self)
 
 
 class Timers:
@@ -147,9 +144,7 @@ class Deadline:
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  traceback: TracebackType | None) -> None:
-        if not self.done:  # (`Timers.cancel`, without the two calls: once an attempt)
-            self.done = True
-            self.timers._pending -= 1
+        self.timers.cancel(self)
         task, self.task = self.task, None
         if self.expired and task is not None and task.uncancel() <= self.cancelling and kind is asyncio.CancelledError:
             raise TimeoutError from error

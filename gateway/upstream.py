@@ -195,20 +195,12 @@ class AiohttpAnswer:
         return self._content
 
     async def read_unencoded(self, limit: int, provider: str) -> bytes:
-        """`read_body` of a body without Content-Encoding: the pieces of `aiter_raw`, in one loop (`_piece`'s, in
-        line: a coroutine less a piece), up to the end aiohttp has seen (no read more to be told so)."""
+        """`read_body` of a body without Content-Encoding: the pieces of `aiter_raw`, in one loop, up to the end
+        aiohttp has seen (no read more only to be told so)."""
         content = self._response.content
         pieces: list[bytes] = []
         total = 0
-        while not content.at_eof():
-            try:
-                piece = await content.read(AiohttpResponseStream.CHUNK_SIZE)
-            except aiohttp.EofStream:
-                break
-            except Exception:
-                _raise_mapped()
-            if not piece:
-                break
+        while not content.at_eof() and (piece := await _piece(content)):
             total += len(piece)
             if total > limit:
                 raise _too_long(provider, limit)

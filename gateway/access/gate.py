@@ -28,8 +28,6 @@ from gateway.providers.base import Call
 from gateway.routing.table import Route
 from gateway.state import Usage
 
-_new = tuple.__new__  # a NamedTuple made this way skips its Python-level __new__ (once a request)
-
 
 class Access:
     def __init__(self, keys: KeyRing, prices: PriceBook, limiter: Limiter, callers: list[Caller]) -> None:
@@ -73,7 +71,7 @@ class Access:
                 attempt.cost_usd = price.cost(used_in, used_out, facts.cached_input_tokens or 0)
                 cost = (cost or 0.0) + attempt.cost_usd
         exchange.cost_usd = cost
-        exchange.usage = _new(Usage, (1, input_tokens, output_tokens, cost or 0.0))
+        exchange.usage = Usage(1, input_tokens, output_tokens, cost or 0.0)
         return exchange.usage  # type: ignore[no-any-return]
 
     def finish(self, exchange: Exchange) -> None:
