@@ -8,7 +8,9 @@ the gateway core; nginx and two wrks on the other core. Per row and concurrency:
 --rounds rounds in which both are loaded at once, each by its own wrk with the same connections (which wrk
 starts first alternates); the ratio gateway req/s ÷ bare req/s is taken per round, and its median and range
 reported. At c=1, also --rounds rounds of each loaded alone, in alternating order: the p50 the gateway adds.
-The `resolution` row is the same method on two identical bare pass-throughs. Stdlib only.
+With --alone, also --rounds rounds per concurrency of each loaded alone on the core, in alternating order (the
+issue's own method; a core of its own, as a gateway process has in production), the ratio taken per pair of
+rounds. The `resolution` row is the same method on two identical bare pass-throughs. Stdlib only.
 """
 
 from __future__ import annotations
@@ -113,6 +115,7 @@ class RowResult:
     name: str
     rounds: dict[int, list[dict[str, float]]] = field(default_factory=dict)  # c -> per round figures
     alone: list[dict[str, float]] = field(default_factory=list)  # c=1, each alone: p50s per round
+    alone_rounds: dict[int, list[dict[str, float]]] = field(default_factory=dict)  # --alone: c -> per round
     problems: list[str] = field(default_factory=list)
 
 
@@ -227,6 +230,8 @@ class Versus:
                       f"{gw.name} {g.rps:,.0f} req/s {figures['gateway_cpu_us']:,.0f} us  {bare.name} {b.rps:,.0f} "
                       f"req/s {figures['bare_cpu_us']:,.0f} us  ratio {100 * figures['ratio']:.1f}%"
                       + (f"  ERRORS {errors}" if errors else ""), flush=True)
+            if self.args.alone:
+                self.alone(row, result, gw, bare, path, kind, c)
         if 1 in self.args.concurrency and self.args.latency:
             for index in range(self.args.rounds):  # each alone at c=1, in alternating order: p50 without sharing
                 order = procs if index % 2 == 0 else procs[::-1]
@@ -237,6 +242,37 @@ class Versus:
                 result.alone.append({"gateway_p50_ms": p50[gw.name], "bare_p50_ms": p50[bare.name]})
                 print(f"  {row} c=1 alone round {index + 1}: p50 {gw.name} {p50[gw.name]:.3f} ms, {bare.name} "
                       f"{p50[bare.name]:.3f} ms: {p50[gw.name] - p50[bare.name]:+.3f} ms", flush=True)
+
+    def alone(self, row: str, result: RowResult, gw: Proc, bare: Proc, path: str, kind: str, c: int) -> None:
+        """--rounds pairs of rounds, each process loaded alone on the core (which goes first alternates): the ratio
+        of each pair. Nothing else shares the core's caches, as in production; adjacent rounds share the drift."""
+        procs = [gw, bare]
+        for index in range(self.args.rounds):
+            order = procs if index % 2 == 0 else procs[::-1]
+            cells: dict[str, wrk.WrkResult] = {}
+            cpu: dict[str, float] = {}
+            for proc in order:
+                found, spent = self.load([proc], path, kind, c, self.args.duration)
+                if found is None:
+                    break
+                cells.update(found)
+                cpu.update(spent)
+            if len(cells) < 2:
+                result.problems.append(f"c={c} alone round {index + 1}: wrk failed")
+                continue
+            g, b = cells[gw.name], cells[bare.name]
+            errors = g.error_count + b.error_count
+            figures = {"gateway_rps": g.rps, "bare_rps": b.rps, "ratio": g.rps / b.rps if b.rps else 0.0,
+                       "gateway_cpu_us": cpu[gw.name] / max(g.requests, 1) * 1e6,
+                       "bare_cpu_us": cpu[bare.name] / max(b.requests, 1) * 1e6, "errors": errors}
+            result.alone_rounds.setdefault(c, []).append(figures)
+            if errors:
+                result.problems.append(f"c={c} alone round {index + 1}: errors: gateway {g.describe_errors()} "
+                                       f"bare {b.describe_errors()}")
+            print(f"  {row} c={c} alone round {index + 1}/{self.args.rounds} ({order[0].name} first): "
+                  f"{gw.name} {g.rps:,.0f} req/s {figures['gateway_cpu_us']:,.0f} us  {bare.name} {b.rps:,.0f} "
+                  f"req/s {figures['bare_cpu_us']:,.0f} us  ratio {100 * figures['ratio']:.1f}%"
+                  + (f"  ERRORS {errors}" if errors else ""), flush=True)
 
     def load(self, procs: list[Proc], path: str, kind: str, c: int, duration: float
              ) -> tuple[dict[str, wrk.WrkResult] | None, dict[str, float]]:
@@ -340,6 +376,19 @@ def format_report(results: dict[str, RowResult], concurrencies: list[int], round
                 parts.append(f"c={c} {statistics.median(r['gateway_cpu_us'] for r in per_round):,.0f} / "
                              f"{statistics.median(r['bare_cpu_us'] for r in per_round):,.0f}")
         lines.append(f"  {name}: " + "  ".join(parts))
+    if any(result.alone_rounds for result in results.values()):
+        lines += ["", f"gateway req/s ÷ bare req/s, each alone on the core in alternating order (--alone); median of "
+                  f"{rounds} pairs of rounds (range), then CPU us per request (gateway / bare):", ""]
+        for name, result in results.items():
+            parts = []
+            for c in concurrencies:
+                per_round = result.alone_rounds.get(c, [])
+                if per_round:
+                    parts.append(f"c={c} {_pct([r['ratio'] for r in per_round])}"
+                                 + ("!" if any(r["errors"] for r in per_round) else "")
+                                 + f" [{statistics.median(r['gateway_cpu_us'] for r in per_round):,.0f} / "
+                                 f"{statistics.median(r['bare_cpu_us'] for r in per_round):,.0f}]")
+            lines.append(f"  {name}: " + "  ".join(parts))
     lines.append("")
     lines.append("rows: " + "; ".join(f"{name} = {ROWS[name][3]}" for name in results))
     lines.append("'!': a round with errors (HTTP >= 400 or socket errors): that cell is not comparable.")
@@ -359,6 +408,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rows", default=",".join(ROWS), help=f"subset of {','.join(ROWS)} (default all)")
     parser.add_argument("--no-latency", dest="latency", action="store_false",
                         help="skip the rounds alone at c=1 (the p50 added)")
+    parser.add_argument("--alone", action="store_true",
+                        help="also, per concurrency, --rounds rounds of each loaded alone on the core (alternating)")
     parser.add_argument("--python", default=str(default_python) if default_python.exists() else sys.executable)
     parser.add_argument("--gateway-src", default=str(targets.REPO_ROOT),
                         help="directory holding the `gateway` package to run (default: the repo)")
@@ -399,7 +450,9 @@ def main(argv: list[str] | None = None) -> int:
                  "machine": f"{platform.machine()} cpus={len(os.sched_getaffinity(0))}",
                  "git_commit": first_line(["git", "-C", str(targets.REPO_ROOT), "rev-parse", "--short", "HEAD"])},
         "rows": {name: {"what": ROWS[name][3], "rounds": {str(c): r for c, r in result.rounds.items()},
-                        "alone_c1": result.alone, "problems": result.problems}
+                        "alone_c1": result.alone,
+                        "alone_rounds": {str(c): r for c, r in result.alone_rounds.items()},
+                        "problems": result.problems}
                  for name, result in bench.results.items()},
     }, indent=2) + "\n")
     print(f"\nraw numbers: {output}")

@@ -10,7 +10,7 @@ from starlette.requests import Request
 
 from gateway.errors import UpstreamError
 from gateway.events import Exchange
-from gateway.timers import Timer, Timers, for_loop
+from gateway.timers import Timer, Timers, current_task, for_loop
 
 # scope["extensions"][CONNECTION]["connection"]: the gateway's serving protocol (gateway/serving.py), which tells
 # a `Watcher` when its connection is lost
@@ -64,13 +64,13 @@ class WatchClient:
         if extension is not None:
             connection: Connection = extension["connection"]
             # (given the loop: no getpid, see timers.for_loop)
-            self.waiting = asyncio.current_task(connection.loop)
+            self.waiting = current_task(connection.loop)
             if self.waiting is not None:
                 self.connection = connection
                 connection.watch(self)
             return
         timers = self.timers = for_loop(self.holder)
-        self.waiting = asyncio.current_task(timers.loop)
+        self.waiting = current_task(timers.loop)
         if self.waiting is not None:
             self.timer = timers.call_at(timers.loop.time() + self.WATCH_AFTER_S, self._start)
 

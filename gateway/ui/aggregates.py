@@ -173,24 +173,24 @@ class Window:
         row = rows.get(name)
         if row is None:
             row = self._new_row(rows, name, OTHER_ROUTES if route else None)
-        row[0] += 1  # REQUESTS
+        row[0] += 1.0  # REQUESTS
         if failed:
-            row[1] += 1  # ERRORS
+            row[1] += 1.0  # ERRORS
         elif client_error:
-            row[2] += 1  # CLIENT_ERRORS
+            row[2] += 1.0  # CLIENT_ERRORS
         if input_tokens or output_tokens:
             row[3] += input_tokens
             row[4] += output_tokens
             row[5] += cost_usd
         if cache is not None:
             if cache == "hit":
-                row[6] += 1  # CACHE_HITS
-                row[7] += 1  # CACHE_LOOKUPS
+                row[6] += 1.0  # CACHE_HITS
+                row[7] += 1.0  # CACHE_LOOKUPS
             elif cache == "miss":
-                row[7] += 1
-        row[LATENCY + bisect_right(UPPER_EDGES, latency_s)] += 1  # bin_of(), in C
+                row[7] += 1.0
+        row[LATENCY + bisect_right(UPPER_EDGES, latency_s)] += 1.0  # bin_of(), in C
         if ttft_s is not None:
-            row[TTFT + bisect_right(UPPER_EDGES, ttft_s)] += 1
+            row[TTFT + bisect_right(UPPER_EDGES, ttft_s)] += 1.0
 
     def attempt(
         self, now: float, target: str, failed: bool, latency_s: float | None, ttft_s: float | None,
@@ -203,17 +203,17 @@ class Window:
         row = rows.get(name)
         if row is None:
             row = self._new_row(rows, name, OTHER_TARGETS)
-        row[0] += 1
+        row[0] += 1.0
         if failed:
-            row[1] += 1
+            row[1] += 1.0
         if input_tokens or output_tokens:
             row[3] += input_tokens
             row[4] += output_tokens
             row[5] += cost_usd
         if latency_s is not None:
-            row[LATENCY + bisect_right(UPPER_EDGES, latency_s)] += 1
+            row[LATENCY + bisect_right(UPPER_EDGES, latency_s)] += 1.0
         if ttft_s is not None:
-            row[TTFT + bisect_right(UPPER_EDGES, ttft_s)] += 1
+            row[TTFT + bisect_right(UPPER_EDGES, ttft_s)] += 1.0
 
     # -- the page: called when it polls ---------------------------------------------------------------------
 

@@ -102,3 +102,27 @@ def test_a_deadline_outside_a_task_is_refused() -> None:
         with timers.deadline(1):
             pass
     timers.loop.close()
+
+
+def test_current_task_is_asyncios(run) -> None:  # type: ignore[no-untyped-def]
+    """`timers.current_task(loop)` (a C lookup on 3.11) names the task asyncio names, and none outside one."""
+    from gateway.timers import current_task
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        assert current_task(loop) is asyncio.current_task()
+        other = loop.create_task(asyncio.sleep(0, result=None))
+        found = await asyncio.create_task(_current(loop))
+        assert found is not None and found is not asyncio.current_task()
+        await other
+        assert current_task(loop) is asyncio.current_task()
+
+    async def _current(loop: asyncio.AbstractEventLoop) -> asyncio.Task[object] | None:
+        return current_task(loop)
+
+    run(scenario())
+    idle = asyncio.new_event_loop()
+    try:
+        assert current_task(idle) is None
+    finally:
+        idle.close()
