@@ -111,3 +111,20 @@ async def test_redis_down_fails_fast_and_recovers(redis_server: RedisServer) -> 
         assert await store.get("", "resp_3") == RECORD
     finally:
         await store.aclose()
+
+
+async def test_memory_expiry_counts_from_each_store() -> None:
+    now = [100.0]
+    store = MemoryResponses(max_entries=10, ttl_s=60, clock=lambda: now[0])
+    await store.put("", "resp_a", RECORD)
+    now[0] += 30
+    await store.put("", "resp_b", RECORD)
+    now[0] += 30  # resp_a's 60 s are up, resp_b has 30 left
+    assert await store.get("", "resp_a") is None
+    assert await store.get("", "resp_b") is not None
+    assert not await store.delete("", "resp_a")  # gone already: not found, as the API says
+    await store.put("", "resp_b", RECORD)  # stored again: its 60 s start again
+    now[0] += 45
+    assert await store.get("", "resp_b") is not None
+    assert await store.delete("", "resp_b")
+    assert await store.get("", "resp_b") is None
