@@ -1,5 +1,5 @@
 """A/B: CPU us per request of servers pinned on core 0 under wrk (core 1), alternating rounds.
-usage: ab.py ROUNDS DURATION C label=DIR ... (DIR: gateway source dir, or 'bare')"""
+usage: ab.py ROUNDS DURATION C label=DIR[@CONFIG] ... (DIR: gateway source dir, or "bare"; CONFIG: its TOML, default $CFG or /tmp/i19/gw.toml)"""
 import os, subprocess, sys, time, http.client, signal, statistics
 R, D, C = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 LUA = os.environ.get("LUA", "/tmp/i19/chat.lua")
@@ -11,7 +11,8 @@ def start(src, port):
         cmd = [PY, "/work/main/bench/bare.py", "--port", str(port), "--upstream", "http://127.0.0.1:18480"]
         env = dict(os.environ)
     else:
-        cfg = open(os.environ.get("CFG", "/tmp/i19/gw.toml")).read().replace("port = 18481", f"port = {port}")
+        src, _, cfgf = src.partition("@")
+        cfg = open(cfgf or os.environ.get("CFG", "/tmp/i19/gw.toml")).read().replace("port = 18481", f"port = {port}")
         open(f"/tmp/i19/ab{port}.toml", "w").write(cfg)
         cmd = [PY, "-c", "import sys; sys.argv=['gateway','serve','--config',sys.argv[1]]; from gateway.cli import main; main()", f"/tmp/i19/ab{port}.toml"]
         env = dict(os.environ, PYTHONPATH=src)
