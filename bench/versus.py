@@ -216,20 +216,7 @@ class Versus:
                 if cells is None:
                     result.problems.append(f"c={c} round {index + 1}: wrk failed")
                     continue
-                g, b = cells[gw.name], cells[bare.name]
-                errors = g.error_count + b.error_count
-                figures = {"gateway_rps": g.rps, "bare_rps": b.rps, "ratio": g.rps / b.rps if b.rps else 0.0,
-                           "gateway_cpu_us": cpu[gw.name] / max(g.requests, 1) * 1e6,
-                           "bare_cpu_us": cpu[bare.name] / max(b.requests, 1) * 1e6,
-                           "gateway_p50_ms": g.p50_ms, "bare_p50_ms": b.p50_ms, "errors": errors}
-                result.rounds.setdefault(c, []).append(figures)
-                if errors:
-                    result.problems.append(f"c={c} round {index + 1}: errors: gateway {g.describe_errors()} "
-                                           f"bare {b.describe_errors()}")
-                print(f"  {row} c={c} round {index + 1}/{self.args.rounds} ({order[0].name} first): "
-                      f"{gw.name} {g.rps:,.0f} req/s {figures['gateway_cpu_us']:,.0f} us  {bare.name} {b.rps:,.0f} "
-                      f"req/s {figures['bare_cpu_us']:,.0f} us  ratio {100 * figures['ratio']:.1f}%"
-                      + (f"  ERRORS {errors}" if errors else ""), flush=True)
+                self.note_round(row, result, result.rounds, "round", c, index, order[0], gw, bare, cells, cpu)
             if self.args.alone:
                 self.alone(row, result, gw, bare, path, kind, c)
         if 1 in self.args.concurrency and self.args.latency:
@@ -260,19 +247,27 @@ class Versus:
             if len(cells) < 2:
                 result.problems.append(f"c={c} alone round {index + 1}: wrk failed")
                 continue
-            g, b = cells[gw.name], cells[bare.name]
-            errors = g.error_count + b.error_count
-            figures = {"gateway_rps": g.rps, "bare_rps": b.rps, "ratio": g.rps / b.rps if b.rps else 0.0,
-                       "gateway_cpu_us": cpu[gw.name] / max(g.requests, 1) * 1e6,
-                       "bare_cpu_us": cpu[bare.name] / max(b.requests, 1) * 1e6, "errors": errors}
-            result.alone_rounds.setdefault(c, []).append(figures)
-            if errors:
-                result.problems.append(f"c={c} alone round {index + 1}: errors: gateway {g.describe_errors()} "
-                                       f"bare {b.describe_errors()}")
-            print(f"  {row} c={c} alone round {index + 1}/{self.args.rounds} ({order[0].name} first): "
-                  f"{gw.name} {g.rps:,.0f} req/s {figures['gateway_cpu_us']:,.0f} us  {bare.name} {b.rps:,.0f} "
-                  f"req/s {figures['bare_cpu_us']:,.0f} us  ratio {100 * figures['ratio']:.1f}%"
-                  + (f"  ERRORS {errors}" if errors else ""), flush=True)
+            self.note_round(row, result, result.alone_rounds, "alone round", c, index, order[0], gw, bare, cells, cpu)
+
+    def note_round(self, row: str, result: RowResult, rounds: dict[int, list[dict[str, float]]], what: str, c: int,
+                   index: int, first: Proc, gw: Proc, bare: Proc, cells: dict[str, wrk.WrkResult],
+                   cpu: dict[str, float]) -> None:
+        """One round's figures into `rounds` (the ratio, each one's CPU per request and p50), printed; its errors
+        into the row's problems."""
+        g, b = cells[gw.name], cells[bare.name]
+        errors = g.error_count + b.error_count
+        figures = {"gateway_rps": g.rps, "bare_rps": b.rps, "ratio": g.rps / b.rps if b.rps else 0.0,
+                   "gateway_cpu_us": cpu[gw.name] / max(g.requests, 1) * 1e6,
+                   "bare_cpu_us": cpu[bare.name] / max(b.requests, 1) * 1e6,
+                   "gateway_p50_ms": g.p50_ms, "bare_p50_ms": b.p50_ms, "errors": errors}
+        rounds.setdefault(c, []).append(figures)
+        if errors:
+            result.problems.append(f"c={c} {what} {index + 1}: errors: gateway {g.describe_errors()} "
+                                   f"bare {b.describe_errors()}")
+        print(f"  {row} c={c} {what} {index + 1}/{self.args.rounds} ({first.name} first): "
+              f"{gw.name} {g.rps:,.0f} req/s {figures['gateway_cpu_us']:,.0f} us  {bare.name} {b.rps:,.0f} "
+              f"req/s {figures['bare_cpu_us']:,.0f} us  ratio {100 * figures['ratio']:.1f}%"
+              + (f"  ERRORS {errors}" if errors else ""), flush=True)
 
     def load(self, procs: list[Proc], path: str, kind: str, c: int, duration: float
              ) -> tuple[dict[str, wrk.WrkResult] | None, dict[str, float]]:
