@@ -1,24 +1,17 @@
 """The memory responses store: a put once full, and cachetools caches alone: `mb.sh /tmp/i19/mb_store.py`."""
-import asyncio
 from gateway.state.responses import MemoryResponses
-from gateway.config import GatewayConfig
 K = 1000
-
-
 s = MemoryResponses(1000, 3600, 64 << 20)
 rec = b"x" * 1500
 i = [0]
-def fill():
-    for _ in range(1200):
-        i[0] += 1
-        s.put("", f"resp_{i[0]}", rec).send(None) if False else None
-def put():
-    i[0] += 1
-    c = s.put("", f"resp_{i[0]}", rec)
+def run(coroutine):  # a put awaits nothing: one send runs it to the end
     try:
-        c.send(None)
+        coroutine.send(None)
     except StopIteration:
         pass
+def put():
+    i[0] += 1
+    run(s.put("", f"resp_{i[0]}", rec))
 for _ in range(1500): put()
 def nothing(): pass
 CASES = {"nothing": nothing, "put(full)": put}
@@ -26,11 +19,7 @@ s2 = MemoryResponses(10**6, 3600, 1 << 40)
 j = [0]
 def put_free():
     j[0] += 1
-    c = s2.put("", f"resp_{j[0]}", rec)
-    try:
-        c.send(None)
-    except StopIteration:
-        pass
+    run(s2.put("", f"resp_{j[0]}", rec))
 from cachetools import TTLCache, FIFOCache, LRUCache
 t = TTLCache(1000, 3600)
 for n in range(1500): t[n] = rec

@@ -43,8 +43,8 @@ class MemoryResponses:
     """Every record lives `ttl_s` from when it was stored, so the oldest stored is the first to expire: a FIFO cache
     bounded in bytes drops the oldest first, as a TTL cache would, and a record found past its expiry is gone
     (it counts against the bound until newer records push it out, or it is found). `cachetools.TTLCache` kept
-    a second order for the expiries and cost 36K instructions a store once full, against 10K here: a third of
-    what the Responses API adds to a chat request (issue 19, bench/README.md)."""
+    a second order for the expiries and cost about 35K instructions a store once full, against about 18K here
+    (issue 19, bench/README.md, stop 28)."""
 
     name = "memory"
 
