@@ -32,7 +32,7 @@ from gateway.access.prices import PriceBook
 from gateway.cache import ResponseCache, build_cache
 from gateway.config import ConfigError, GatewayConfig
 from gateway.dispatch import Dispatcher
-from gateway.endpoints import Endpoints, Gateway, error_response
+from gateway.endpoints import PROXY_HEADERS, Endpoints, Gateway, error_response
 from gateway.entrances.messages import MessagesEntrance, to_anthropic_error
 from gateway.entrances.responses_http import ResponsesEntrance
 from gateway.errors import GatewayError, InvalidRequestError
@@ -273,7 +273,8 @@ def create_app(
     errors: dict[Any, ErrorHandler] = {HTTPException: http_error, InvalidRequestError: bad_request}
     app = GatewayApp(routes=routes, lifespan=lifespan, exception_handlers={**errors, Exception: unexpected})
     app.add_middleware(EntryMiddleware, current=reloader.current, observer=observer,
-                       reshape={"/v1/messages": to_anthropic_error}, lanes=lanes, errors=errors, drain=endpoints)
+                       reshape={"/v1/messages": to_anthropic_error}, lanes=lanes, errors=errors, drain=endpoints,
+                       lane_headers=PROXY_HEADERS)
     if config.server.cors_origins:  # outside the key check: a browser's preflight carries no key
         app.add_middleware(
             CORSMiddleware, allow_origins=config.server.cors_origins, allow_methods=["GET", "POST", "DELETE"],

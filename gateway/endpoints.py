@@ -270,7 +270,9 @@ class Endpoints:
         translate: Translate | None = None,
     ) -> Answer:
         try:
-            headers = _proxy_headers(request.scope["headers"])
+            headers = request.scope["state"].get("proxy_headers")  # (found by EntryMiddleware)
+            if headers is None:
+                headers = _proxy_headers(request.scope["headers"])
             body = await _read_json(request, gateway.config.server.max_request_bytes, headers.get("content-length"))
             if translate is not None:
                 translated = translate(body)
@@ -379,17 +381,18 @@ def control_from_headers(headers: Mapping[str, str]) -> Control:
 _NO_CONTROL = Control()
 
 
-# The request headers the proxy path reads (as `_proxy_headers` finds them): its own, and the cache's
-_PROXY_HEADERS = frozenset((b"content-length", b"x-gateway-timeout-s", b"x-gateway-fallbacks", b"x-gateway-target",
+# The request headers the proxy path reads (as `_proxy_headers` finds them, or EntryMiddleware for it): its own,
+# and the cache's
+PROXY_HEADERS = frozenset((b"content-length", b"x-gateway-timeout-s", b"x-gateway-fallbacks", b"x-gateway-target",
                             b"cache-control", TTL_HEADER.encode()))
 
 
 def _proxy_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
-    """The first value of each header in `_PROXY_HEADERS`, decoded as Starlette's `Headers.get` decodes it, in one
+    """The first value of each header in `PROXY_HEADERS`, decoded as Starlette's `Headers.get` decodes it, in one
     pass over the request's headers (`request.headers.get` scans them all again for every name it is asked)."""
     found: dict[str, str] = {}
     for name, value in raw:
-        if name in _PROXY_HEADERS:
+        if name in PROXY_HEADERS:
             key = name.decode("latin-1")
             if key not in found:
                 found[key] = value.decode("latin-1")

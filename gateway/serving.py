@@ -22,11 +22,14 @@ each worker process, so every worker applies the same limits.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import uvicorn
+from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from gateway.config import ServerConfig
@@ -54,6 +57,40 @@ class GatewayUvicornConfig(uvicorn.Config):
         options["http"] = GuardedHttpToolsProtocol  # httptools' parser, as `http="httptools"` would give
         super().__init__(app, **options)
         self.limits = limits
+
+    def load(self) -> None:
+        """uvicorn's, with its `ProxyHeadersMiddleware` (`proxy_headers`, on by default) in front only of the
+        requests it changes: see `ForwardedHeaders`. (Run in each `--workers` process too.)"""
+        proxy_headers, self.proxy_headers = self.proxy_headers, False
+        try:
+            super().load()
+        finally:
+            self.proxy_headers = proxy_headers
+        if proxy_headers:
+            self.loaded_app = ForwardedHeaders(self.loaded_app, self.forwarded_allow_ips)
+
+
+_FORWARDED = (b"x-forwarded-for", b"x-forwarded-proto")  # what ProxyHeadersMiddleware reads (names: lower case)
+
+
+class ForwardedHeaders:
+    """uvicorn's `ProxyHeadersMiddleware` for the requests that carry `X-Forwarded-For` or `X-Forwarded-Proto`:
+    from a trusted proxy (loopback, or the addresses in `FORWARDED_ALLOW_IPS`, as uvicorn reads it), they give the
+    request its real client address and scheme (the access log, telemetry, the admin endpoints' loopback rule).
+    A request with neither header goes straight to the app: that middleware would leave its scope as it is,
+    after a coroutine of its own (a layer on every resumption of the request's task) and a trust lookup, 8.8K
+    instructions a chat request (issue 19, bench/README.md). Its own code decides for the others."""
+
+    def __init__(self, app: ASGIApp, trusted_hosts: list[str] | str) -> None:
+        self.app = app
+        self.proxy = cast(ASGIApp, ProxyHeadersMiddleware(cast(Any, app), trusted_hosts))  # (uvicorn's ASGI types)
+
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        if scope["type"] != "lifespan":
+            for name, _ in scope["headers"]:
+                if name in _FORWARDED:
+                    return self.proxy(scope, receive, send)
+        return self.app(scope, receive, send)
 
 
 class _Refused(Exception):
