@@ -270,9 +270,7 @@ class Endpoints:
         translate: Translate | None = None,
     ) -> Answer:
         try:
-            headers = request.scope["state"].get("proxy_headers")  # (found by EntryMiddleware)
-            if headers is None:
-                headers = _proxy_headers(request.scope["headers"])
+            headers: dict[str, str] = request.scope["state"]["proxy_headers"]  # PROXY_HEADERS, by EntryMiddleware
             body = await _read_json(request, gateway.config.server.max_request_bytes, headers.get("content-length"))
             if translate is not None:
                 translated = translate(body)
@@ -381,22 +379,10 @@ def control_from_headers(headers: Mapping[str, str]) -> Control:
 _NO_CONTROL = Control()
 
 
-# The request headers the proxy path reads (as `_proxy_headers` finds them, or EntryMiddleware for it): its own,
-# and the cache's
+# The request headers the proxy path reads, its own and the cache's: EntryMiddleware finds them in its pass over
+# the request's headers (`lane_headers`), the first value of each, decoded as Starlette's `Headers.get` decodes it
 PROXY_HEADERS = frozenset((b"content-length", b"x-gateway-timeout-s", b"x-gateway-fallbacks", b"x-gateway-target",
-                            b"cache-control", TTL_HEADER.encode()))
-
-
-def _proxy_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
-    """The first value of each header in `PROXY_HEADERS`, decoded as Starlette's `Headers.get` decodes it, in one
-    pass over the request's headers (`request.headers.get` scans them all again for every name it is asked)."""
-    found: dict[str, str] = {}
-    for name, value in raw:
-        if name in PROXY_HEADERS:
-            key = name.decode("latin-1")
-            if key not in found:
-                found[key] = value.decode("latin-1")
-    return found
+                           b"cache-control", TTL_HEADER.encode()))
 
 
 async def _read_json(request: Request, limit: int, length: str | None) -> dict[str, Any]:

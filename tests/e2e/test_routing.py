@@ -382,6 +382,10 @@ def test_x_gateway_target_pins_a_target(cluster: Cluster) -> None:
     gateway = cluster.gateway(route("chat", "a/ma", "b/mb", fallbacks=["backup"]) + route("backup", "f/mf"))
     assert set(providers(gateway, 10, **{"x-gateway-target": "b"})) == {"b"}
     assert set(providers(gateway, 10, **{"x-gateway-target": "a/ma"})) == {"a"}
+    # sent twice, the first counts (as Starlette's `Headers.get` reads it)
+    twice = httpx.post(gateway.url + "/v1/chat/completions", json={"model": "chat", "messages": MESSAGES},
+                       headers=[("x-gateway-target", "b"), ("x-gateway-target", "a")], timeout=5)
+    assert twice.status_code == 200 and twice.headers["x-gateway-provider"] == "b"
     b.always = Fail(503)
     pinned = chat(gateway, headers={"x-gateway-target": "b"})
     assert pinned.status_code == 503 and f.requests == []  # no failover away from a pinned target
