@@ -333,6 +333,12 @@ def count_events(url: str, body: str, timeout_s: float = 10.0) -> int:
         return sum(1 for line in response.read().decode().splitlines() if line.startswith("data:"))
 
 
+def _cpu(per_round: list[dict[str, float]]) -> str:
+    """CPU µs per request, the medians of the rounds: gateway / bare."""
+    return (f"{statistics.median(r['gateway_cpu_us'] for r in per_round):,.0f} / "
+            f"{statistics.median(r['bare_cpu_us'] for r in per_round):,.0f}")
+
+
 def _pct(values: list[float]) -> str:
     if not values:
         return "-"
@@ -368,8 +374,7 @@ def format_report(results: dict[str, RowResult], concurrencies: list[int], round
         for c in concurrencies:
             per_round = result.rounds.get(c, [])
             if per_round:
-                parts.append(f"c={c} {statistics.median(r['gateway_cpu_us'] for r in per_round):,.0f} / "
-                             f"{statistics.median(r['bare_cpu_us'] for r in per_round):,.0f}")
+                parts.append(f"c={c} {_cpu(per_round)}")
         lines.append(f"  {name}: " + "  ".join(parts))
     if any(result.alone_rounds for result in results.values()):
         lines += ["", f"gateway req/s ÷ bare req/s, each alone on the core in alternating order (--alone); median of "
@@ -381,8 +386,7 @@ def format_report(results: dict[str, RowResult], concurrencies: list[int], round
                 if per_round:
                     parts.append(f"c={c} {_pct([r['ratio'] for r in per_round])}"
                                  + ("!" if any(r["errors"] for r in per_round) else "")
-                                 + f" [{statistics.median(r['gateway_cpu_us'] for r in per_round):,.0f} / "
-                                 f"{statistics.median(r['bare_cpu_us'] for r in per_round):,.0f}]")
+                                 + f" [{_cpu(per_round)}]")
             lines.append(f"  {name}: " + "  ".join(parts))
     lines.append("")
     lines.append("rows: " + "; ".join(f"{name} = {ROWS[name][3]}" for name in results))

@@ -1,15 +1,20 @@
 """Calls per request, by function: run a server with a profile hook that counts Python calls and C calls
 (SIGUSR1 starts counting, SIGUSR2 writes the counts to $COUNT_OUT). `count.py serve --config X` runs the gateway,
-`count.py bare` bench/bare.py. Divide by the requests wrk made meanwhile (stop 25 in bench/README.md)."""
+`count.py bare` bench/bare.py. Divide by the requests wrk made meanwhile (stop 25 in bench/README.md).
+COUNT_WHERE=monotonic,time: those C functions counted by where each call was made (stop 29: the clock reads)."""
 import signal, sys, collections, os
 counts = collections.Counter()
 ccounts = collections.Counter()
+WHERE = set(filter(None, os.environ.get("COUNT_WHERE", "").split(",")))
 def prof(frame, event, arg):
     if event == "call":
         co = frame.f_code
         counts[(co.co_filename, co.co_firstlineno, co.co_name)] += 1
     elif event == "c_call":
-        ccounts[getattr(arg, "__qualname__", str(arg))] += 1
+        name = getattr(arg, "__qualname__", str(arg))
+        if name in WHERE:
+            name = f"{name} <- {frame.f_code.co_filename.split('/')[-1]}:{frame.f_lineno} {frame.f_code.co_name}"
+        ccounts[name] += 1
 def start(*_):
     counts.clear(); ccounts.clear(); sys.setprofile(prof)
     import threading; threading.setprofile(prof)
