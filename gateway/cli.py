@@ -103,8 +103,8 @@ def _serve(args: argparse.Namespace) -> int:
     log_config = logs.configure(server.log_level, server.log_format)
     for warning in warnings:
         logging.getLogger("gateway").warning("config: %s", warning)
-    import uvicorn  # only to serve: `gateway check` needs nothing but the config models
-
+    # only to serve: `gateway check` needs nothing but the config models
+    from gateway.listener import GatewayServer
     from gateway.serving import ConnectionLimits, GatewayUvicornConfig
 
     options: dict[str, Any] = dict(
@@ -154,9 +154,9 @@ def _serve(args: argparse.Namespace) -> int:
         if workers > 1:
             from gateway.supervisor import Supervisor
 
-            Supervisor(uconfig, [sock], lambda: _load(path)).run()
+            Supervisor(uconfig, [sock], lambda: _load(path), server.drain_delay_s).run()
         else:
-            uvicorn.Server(uconfig).run(sockets=[sock])
+            GatewayServer(uconfig).run(sockets=[sock])
     except KeyboardInterrupt:  # Ctrl-C after a clean shutdown (uvicorn raises the signal again): not an error
         pass
     finally:

@@ -22,6 +22,7 @@ each worker process, so every worker applies the same limits.
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, cast
@@ -34,6 +35,14 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from gateway.config import ServerConfig
 from gateway.watch import CONNECTION, Watcher
+
+try:
+    import fcntl
+    import termios
+
+    _FIONREAD: int | None = termios.FIONREAD
+except ImportError:  # Windows
+    _FIONREAD = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +112,7 @@ class _Refused(Exception):
 
 
 LINGER_S = 2.0  # how long a refused connection's input is drained before it is closed regardless
+FIRST_REQUEST_AT_SHUTDOWN_S = 1.0  # how long a connection accepted just before shutdown has to send its request
 
 _REASONS = {400: b"Bad Request", 408: b"Request Timeout", 431: b"Request Header Fields Too Large",
             503: b"Service Unavailable"}
@@ -139,6 +149,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._refusal: _Refused | None = None
         self._lingering = False
         self._lost = False
+        self._shutting_down = False  # the server is shutting down: this connection closes after its request
         self._watcher: Watcher | None = None  # the request waiting on its upstream, told if the client leaves
         # every request's scope["extensions"]: this connection, for watch.WatchClient
         self._extensions: dict[str, dict[object, object]] = {CONNECTION: {"connection": self}}
@@ -254,6 +265,28 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if watcher is not None:
             watcher.client_left()
 
+    def shutdown(self) -> None:
+        """The server shuts down (SIGTERM, after `[server] drain_delay_s`). uvicorn lets a running request finish
+        and closes every other connection at once. But a connection with no request running may have one on its
+        way: accepted moments ago, its request not read yet; unread in the socket; or with its head half read.
+        Closed then, the connection is reset with the request in it: a load balancer does not resend a POST it
+        has sent (nginx answers 502), so a call nobody saw fails. Such a request is served instead, and the
+        connection closes after it. One accepted just now, or with bytes unread, that has not begun a request
+        within `FIRST_REQUEST_AT_SHUTDOWN_S` is closed then; one idle between requests, at once."""
+        self._shutting_down = True
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            cycle.keep_alive = False  # uvicorn's: the request finishes, then the connection closes
+        elif self._lingering or self._in_head or self.transport.is_closing():
+            pass  # a refusal being sent closes by itself (`_refuse_now`); a head half read has its timer
+        elif cycle is None or _unread(self.transport):
+            self._disarm()
+            self._timed, self._timed_cycle = _HEAD, cycle
+            wait = min(FIRST_REQUEST_AT_SHUTDOWN_S, self.limits.header_timeout_s)
+            self._timer = self.loop.call_later(wait, self._head_expired)
+        else:
+            self.transport.close()
+
     # -- the client watch (watch.WatchClient) -------------------------------------------------------
 
     def watch(self, watcher: Watcher) -> None:
@@ -292,6 +325,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self._refusal is not None:  # over max_connections: answered once the request is known
             raise self._refusal
         super().on_headers_complete()
+        if self._shutting_down:  # a request that came after shutdown began: the last on this connection
+            self.cycle.keep_alive = False
 
     def on_message_complete(self) -> None:
         self._in_body = False
@@ -305,3 +340,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                                  f"larger than the gateway's limit of {self.limits.max_header_bytes} bytes "
                                  "([server] max_header_bytes).")
         return self._refusal
+
+
+def _unread(transport: asyncio.BaseTransport) -> bool:
+    """Whether bytes wait unread in the connection's socket (FIONREAD; False where that cannot be asked)."""
+    sock = transport.get_extra_info("socket")
+    if sock is None or _FIONREAD is None:
+        return False
+    try:
+        return int.from_bytes(fcntl.ioctl(sock.fileno(), _FIONREAD, bytes(4)), sys.byteorder) > 0
+    except (OSError, ValueError):
+        return False

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import threading
 from collections.abc import Callable
 from socket import socket
 from typing import Any
@@ -30,14 +31,32 @@ from uvicorn import Config
 from uvicorn.supervisors.multiprocess import Multiprocess
 
 from gateway.config import ConfigError, GatewayConfig
+from gateway.listener import refuse_new_connections
 
 log = logging.getLogger("gateway")
 
 
 class Supervisor(Multiprocess):
-    def __init__(self, config: Config, sockets: list[socket], check: Callable[[], Any]) -> None:
+    def __init__(self, config: Config, sockets: list[socket], check: Callable[[], Any], drain_delay_s: float) -> None:
         super().__init__(config, sockets)
         self.check = check  # loads and checks the config file; raises ConfigError
+        self.drain_delay_s = drain_delay_s  # `[server] drain_delay_s` of the config the workers serve
+
+    def terminate_all(self) -> None:
+        """uvicorn's (SIGTERM to every worker: each drains, then stops accepting), and, once the drain delay is
+        over, no new connection on the socket they share, and this process's copy of it closed: the socket
+        closes with the last worker's, not at this process's exit, and not with connections queued (see
+        gateway/listener.py). Before, connections kept queuing on the copy kept here while the workers finished
+        their streams, and were reset when the parent left."""
+        super().terminate_all()
+        timer = threading.Timer(self.drain_delay_s, self._stop_accepting)
+        timer.daemon = True
+        timer.start()
+
+    def _stop_accepting(self) -> None:
+        refuse_new_connections(self.sockets)
+        for sock in self.sockets:
+            sock.close()
 
     def handle_hup(self) -> None:
         try:
@@ -45,6 +64,7 @@ class Supervisor(Multiprocess):
         except ConfigError as exc:
             log.error("config reload refused; every worker keeps its config.\n%s", exc.report())
             return
+        self.drain_delay_s = checked.server.drain_delay_s
         log.info("config checked (%d providers, %d routes); reloading %d workers", len(checked.providers),
                  len(checked.routes), len(self.processes))
         for process in self.processes:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.support import serve
 
@@ -33,8 +34,9 @@ MESSAGES = [{"role": "user", "content": WORDS}]
 EXPECTED = f"This is the gateway's mock model (mock-chat). You said: {WORDS}"
 
 
-def config(token_delay_ms: float, grace_s: float) -> str:
-    return (f'[server]\nshutdown_grace_s = {grace_s}\n[telemetry]\nexporter = "none"\n[cache]\nbackend = "none"\n'
+def config(token_delay_ms: float, grace_s: float, drain_delay_s: float = 0) -> str:
+    return (f'[server]\nshutdown_grace_s = {grace_s}\ndrain_delay_s = {drain_delay_s}\n'
+            '[telemetry]\nexporter = "none"\n[cache]\nbackend = "none"\n'
             f'[limits]\nspend_file = ""\n[admin]\nkey = "{ADMIN}"\n'
             f'[[providers]]\nname = "m"\ntype = "mock"\ntoken_delay_ms = {token_delay_ms}\n'
             '[[routes]]\nmodel = "chat"\n  [[routes.targets]]\n  provider = "m"\n  model = "mock-chat"\n')
@@ -55,6 +57,8 @@ def refused(port: int) -> bool:
             return False
     except ConnectionRefusedError:
         return True
+    except TimeoutError:  # the moment the listening socket closes: its SYN was dropped (gateway/listener.py)
+        return False
 
 
 # -- SIGTERM ---------------------------------------------------------------------------------------------------
@@ -128,6 +132,71 @@ def test_sigterm_with_500_streams_in_flight_lets_every_one_finish_and_refuses_ne
     assert figures["drained_after"] < grace_s
     # uvicorn raises the signal again once it has shut down, so the exit is the usual "terminated by SIGTERM"
     assert process.returncode in (0, -signal.SIGTERM)
+
+
+# -- SIGTERM under a steady load of calls -----------------------------------------------------------------------
+
+
+@dataclass
+class Outcomes:
+    ok: list[float] = field(default_factory=list)  # when each answered call was made
+    refused: list[float] = field(default_factory=list)  # connection refused: the call never reached the gateway
+    failed: list[str] = field(default_factory=list)  # anything else: a call sent and lost
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigterm_under_a_steady_load_fails_no_call_it_had_accepted(tmp_path: Path, workers: int) -> None:
+    """Eight clients call without pause while a long stream runs; SIGTERM comes. For the drain delay every call
+    is answered; then the gateway stops accepting. Each call is answered or refused at connect: not one is
+    accepted and then reset (the request queued in the listening socket's backlog, or accepted and not yet read,
+    when the socket closed), and not one waits on a socket nobody accepts from (with `--workers`, the parent's
+    copy of it). The stream finishes whole."""
+    path = tmp_path / "gateway.toml"
+    path.write_text(config(token_delay_ms=150, grace_s=20, drain_delay_s=0.3))  # the stream: about 3 s
+    with serve("--config", str(path), "--workers", str(workers), cwd=tmp_path) as (process, url):
+        port = int(url.rsplit(":", 1)[1])
+        outcomes, stop = Outcomes(), threading.Event()
+
+        def call_without_pause() -> None:
+            body = {"model": "chat", "messages": MESSAGES}
+            with httpx.Client(base_url=url, timeout=httpx.Timeout(10, connect=5)) as http:
+                while not stop.is_set():
+                    sent = time.monotonic()
+                    try:
+                        response = http.post("/v1/chat/completions", json=body)
+                        assert response.status_code == 200, response.text
+                        outcomes.ok.append(sent)
+                    except httpx.ConnectError:
+                        outcomes.refused.append(sent)
+                        time.sleep(0.01)
+                    except (httpx.HTTPError, AssertionError) as exc:
+                        outcomes.failed.append(f"{time.monotonic() - signalled:+.3f} s: {exc!r}")
+
+        with httpx.Client(timeout=30) as streaming, streaming.stream(
+            "POST", url + "/v1/chat/completions", json={"model": "chat", "messages": MESSAGES, "stream": True}
+        ) as stream:
+            lines = stream.iter_lines()
+            events = [next(line for line in lines if line.startswith("data: "))]
+            signalled = time.monotonic() + 3600  # (until SIGTERM below)
+            threads = [threading.Thread(target=call_without_pause) for _ in range(8)]
+            for thread in threads:
+                thread.start()
+            time.sleep(0.5)
+            signalled = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            while not refused(port):
+                assert time.monotonic() - signalled < 5, "new connections still accepted 5 s after SIGTERM"
+                time.sleep(0.02)
+            time.sleep(0.5)  # calls go on against the closed port while the stream finishes
+            stop.set()
+            for thread in threads:
+                thread.join(15)
+            events += [line for line in lines if line.startswith("data: ")]
+        process.wait(20)
+    assert outcomes.failed == [], outcomes.failed
+    assert any(sent > signalled for sent in outcomes.ok)  # served during the drain delay
+    assert any(sent > signalled for sent in outcomes.refused)  # and refused after it
+    assert events[-1] == "data: [DONE]" and text_of([e[6:] for e in events]) == EXPECTED
 
 
 # -- SIGKILL of one worker -----------------------------------------------------------------------------------

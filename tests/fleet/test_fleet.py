@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import signal
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -121,7 +122,7 @@ def test_a_replica_stopped_mid_stream_finishes_it_while_the_other_takes_new_call
     fake.enqueue(SlowTokens(0.1))  # the stream: ~3 s, far longer than the drain below
     body = {"model": "chat", "messages": [{"role": "user", "content": "Tell me a long story"}], "stream": True}
     headers = {"authorization": f"Bearer {KEY}", "cache-control": "no-store"}
-    answered: list[str] = []
+    answered: list[tuple[bool, str]] = []  # (after SIGTERM, the replica) of each call answered
     with httpx.Client(timeout=30) as http, http.stream("POST", fleet.url + "/v1/chat/completions", json=body,
                                                        headers=headers) as stream:
         assert stream.status_code == 200
@@ -129,14 +130,39 @@ def test_a_replica_stopped_mid_stream_finishes_it_while_the_other_takes_new_call
         first = next(line for line in lines if line.startswith("data: "))  # the stream is under way
         stopping = fleet.replicas[fleet.replica_of(stream)]
         other = next(r for r in fleet.replicas.values() if r is not stopping)
+        # Twelve clients call without pause; then SIGTERM. While the replica drains (drain_delay_s) it still
+        # serves; then it stops accepting and nginx, refused, sends every call to the other replica. Not one call
+        # fails: none is lost in the stopping replica's listening socket or on a connection it had just accepted.
+        signalled = time.monotonic() + 3600  # (until SIGTERM below)
+        failed: list[str] = []
+        done = threading.Event()
+
+        def call_without_pause(n: int) -> None:
+            with httpx.Client(timeout=30) as client:
+                while not done.is_set():
+                    call = client.post(fleet.url + "/v1/chat/completions", headers={"authorization": f"Bearer {KEY}"},
+                                       json={"model": "chat", "messages": [
+                                           {"role": "user", "content": f"during the drain {n} {len(answered)}"}]})
+                    if call.status_code == 200:
+                        answered.append((time.monotonic() > signalled, fleet.replica_of(call)))
+                    else:
+                        failed.append(f"{call.status_code} {call.text[:200]}")
+
+        callers = [threading.Thread(target=call_without_pause, args=(n,)) for n in range(12)]
+        for caller in callers:
+            caller.start()
+        time.sleep(0.3)
+        signalled = time.monotonic()
         stopping.process.send_signal(signal.SIGTERM)
         assert httpx.get(stopping.url + "/readyz").status_code == 503  # draining at once
-        # While it drains (drain_delay_s) it still serves; then it stops accepting and nginx, refused, sends
-        # every call to the other replica. Not one call fails meanwhile.
         while accepting(stopping.port):
-            call = chat(fleet, f"during the drain {len(answered)}")
-            assert call.status_code == 200, call.text
-            answered.append(fleet.replica_of(call))
+            time.sleep(0.01)
+        time.sleep(0.2)
+        done.set()
+        for caller in callers:
+            caller.join(30)
+        assert failed == []
+        assert (True, stopping.name) in answered and (True, other.name) in answered  # both served after SIGTERM
         after = [chat(fleet, f"after the drain {i}") for i in range(4)]
         assert [c.status_code for c in after] == [200] * 4
         assert {fleet.replica_of(c) for c in after} == {other.name}
