@@ -116,7 +116,13 @@ class LimitStore(Protocol):
 
 
 class StateUnavailableError(Exception):
-    """The store could not be reached or did not answer in time (Redis down)."""
+    """The store could not be reached or did not answer in time (Redis down). `unsent`: the command certainly did
+    not run (the store was resting after a failure, or refused the connection); after a timeout, or a connection
+    lost mid-command, it may have."""
+
+    def __init__(self, message: str, *, unsent: bool = False) -> None:
+        super().__init__(message)
+        self.unsent = unsent
 
 
 def gcra(tat: float, now: float, rate: Rate) -> tuple[bool, float, RateState]:

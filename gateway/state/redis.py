@@ -155,13 +155,14 @@ class RedisConnection:
     async def run(self, command: str, call: Callable[[], Awaitable[T]], timeout_s: float | None = None) -> T:
         """`call()` within the timeout; raises StateUnavailableError when Redis is down, slow or resting."""
         if self.down and time.monotonic() < self._resting_until:
-            raise StateUnavailableError(f"Redis at {safe_url(self.url)} is unavailable")
+            raise StateUnavailableError(f"Redis at {safe_url(self.url)} is unavailable", unsent=True)
         try:
             async with asyncio.timeout(timeout_s or self.timeout_s):
                 result = await call()
         except (RedisError, OSError, TimeoutError) as exc:
             self.failed(command, exc)
-            raise StateUnavailableError(f"Redis at {safe_url(self.url)} is unavailable") from None
+            refused = isinstance(exc, ConnectionRefusedError) or isinstance(exc.__cause__, ConnectionRefusedError)
+            raise StateUnavailableError(f"Redis at {safe_url(self.url)} is unavailable", unsent=refused) from None
         self.recovered()
         return result
 
@@ -194,9 +195,13 @@ class RedisLimits:
         self.lease_ms = max(1, int(lease_s * 1000))
         self._admit = connection.client.register_script(ADMIT.replace("EPOCH", str(EPOCH)))
         self._settle = connection.client.register_script(SETTLE.replace("EPOCH", str(EPOCH)))
+        # Spend that never reached Redis (down): ledger -> (usage, seconds to keep it), added once it answers.
+        self.held: dict[str, tuple[Usage, float]] = {}
 
     async def admit(self, rates: Sequence[Rate], slots: Sequence[Slot], lease: str,
                     budget: tuple[str, float] | None) -> Verdict:
+        if self.held and budget is not None:
+            await self.write_held()  # before the budget is read: what was spent during the outage counts
         keys = [r.key for r in rates] + [s.key for s in slots] + ([budget[0]] if budget else [])
         args: list[Any] = [len(rates), len(slots), lease, self.lease_ms, "" if budget is None else repr(budget[1])]
         for rate in rates:
@@ -215,12 +220,42 @@ class RedisLimits:
         for rate in corrections:
             args += [rate.limit, _us(rate.period_s), repr(float(rate.cost))]
         if spend is not None:
-            usage = spend[1]
-            args += [usage.requests, usage.input_tokens, usage.output_tokens, f"{usage.cost_usd:.12f}",
-                     int(spend[2])]
-        await self.connection.run("settle", lambda: self._settle(keys=keys, args=args))
+            args += _ledger_args(spend[1], spend[2])
+        await self._settle_once(keys, args, spend)
+        if self.held:
+            await self.write_held()
+
+    async def _settle_once(self, keys: list[str], args: list[Any], spend: tuple[str, Usage, float] | None) -> None:
+        try:
+            await self.connection.run("settle", lambda: self._settle(keys=keys, args=args))
+        except StateUnavailableError as exc:
+            # The slots expire after lease_s and a token correction is lost, but the spend is held here when
+            # Redis certainly did not record it. Not after a timeout: it may have, and adding it twice would be
+            # as wrong as losing it.
+            if exc.unsent and spend is not None:
+                self._hold(*spend)
+            raise
+
+    def _hold(self, ledger: str, usage: Usage, keep_s: float) -> None:
+        held = self.held.get(ledger)
+        self.held[ledger] = (usage if held is None else held[0].plus(usage), keep_s)
+
+    async def write_held(self) -> None:
+        """Add the spend held through an outage, each ledger once: what certainly did not reach Redis stays
+        held, what may have (a timeout) is not held again. Tried by the next admission with a budget, the next
+        settlement, `usage` and `aclose` while anything is held."""
+        held, self.held = self.held, {}
+        for ledger, (usage, keep_s) in held.items():
+            try:
+                # (held again when unsent)
+                await self._settle_once([ledger], [0, 0, "", *_ledger_args(usage, keep_s)], (ledger, usage, keep_s))
+            except StateUnavailableError:
+                pass
 
     async def usage(self, ledgers: Sequence[str]) -> list[Usage]:
+        if self.held:
+            await self.write_held()
+
         async def read() -> list[Any]:
             async with self.connection.client.pipeline(transaction=False) as pipe:
                 for ledger in ledgers:
@@ -234,6 +269,12 @@ class RedisLimits:
         return None
 
     async def aclose(self) -> None:
+        if self.held:
+            await self.write_held()  # the last chance: what Redis still does not take is lost (logged)
+            for ledger, (usage, _) in self.held.items():
+                logging.getLogger("gateway.limits").warning(
+                    "limits: Redis is unavailable at shutdown; spend of %.6f USD (%d requests) on ledger %s is "
+                    "lost", usage.cost_usd, usage.requests, ledger)
         await self.connection.aclose()
 
 
@@ -241,6 +282,11 @@ def safe_url(url: str) -> str:
     """The URL without a password, for logs."""
     scheme, sep, rest = url.partition("://")
     return f"{scheme}{sep}{rest.rpartition('@')[2]}" if sep else url
+
+
+def _ledger_args(usage: Usage, keep_s: float) -> list[Any]:
+    """SETTLE's arguments for a ledger: the usage to add, and how long Redis keeps it."""
+    return [usage.requests, usage.input_tokens, usage.output_tokens, f"{usage.cost_usd:.12f}", int(keep_s)]
 
 
 def _us(seconds: float) -> int:

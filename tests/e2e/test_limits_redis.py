@@ -133,3 +133,35 @@ def test_a_redis_outage_follows_on_backend_error_and_recovers_by_itself(
         own_redis.start()  # the same port, empty: counters start over
         assert [post(url).status_code for _ in range(3)] == [200, 200, 429]  # enforced again
         assert any("is back" in r.getMessage() for r in caplog.records if r.name == "gateway.limits")
+
+
+def test_spend_made_while_redis_is_down_is_added_once_it_is_back(
+    upstream: RunningServer, own_redis: RedisServer, fake: FakeOpenAI, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Calls let in during an outage (`on_backend_error = "open"`) still cost money: their spend is held in the
+    gateway and added to the key's ledger when Redis answers again, before the next call's budget is read. (Redis
+    comes back empty here, as a crashed one without persistence does: what it held before is its own loss.)"""
+    text = fleet_config(upstream.url, own_redis.url, f"budget_usd = {2.5 * CALL_USD}",
+                        'on_backend_error = "open"\nredis_timeout_s = 0.2')
+    with run_server(create_app(parse_config(text))) as server, caplog.at_level(logging.WARNING):
+        url = server.url
+        assert post(url).status_code == 200  # the pool has a connection when Redis dies
+        own_redis.kill()
+        assert [post(url).status_code for _ in range(3)] == [200] * 3  # let in, unlimited
+        own_redis.start()  # the same port, empty
+        refused = post(url)
+        assert refused.status_code == 429 and refused.json()["error"]["code"] == "budget_exceeded"
+        figures = httpx.get(url + "/admin/usage", headers={"x-api-key": ADMIN}).json()["keys"]["fleet"]
+    assert figures["requests"] == 3 and figures["cost_usd"] == pytest.approx(3 * CALL_USD)
+
+
+def test_spend_still_held_at_shutdown_is_named_in_the_log(
+    upstream: RunningServer, own_redis: RedisServer, fake: FakeOpenAI, caplog: pytest.LogCaptureFixture
+) -> None:
+    text = fleet_config(upstream.url, own_redis.url, "budget_usd = 10", 'redis_timeout_s = 0.2')
+    with caplog.at_level(logging.WARNING):
+        with run_server(create_app(parse_config(text))) as server:
+            own_redis.kill()
+            assert [post(server.url).status_code for _ in range(2)] == [200] * 2
+        lost = [r.getMessage() for r in caplog.records if "is lost" in r.getMessage()]
+    assert len(lost) == 1 and f"{2 * CALL_USD:.6f} USD (2 requests)" in lost[0] and lost[0].endswith(":fleet is lost")
