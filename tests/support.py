@@ -19,6 +19,9 @@ from typing import Any
 import httpx
 import uvicorn
 
+from gateway.middleware import GatewayApp
+from gateway.serving import ConnectionLimits, GatewayUvicornConfig
+
 _TIMEOUT_S = 10.0
 
 
@@ -34,13 +37,18 @@ class RunningServer:
 
 
 @contextmanager
-def run_server(app: Any, *, host: str = "127.0.0.1", http: Any = "auto") -> Iterator[RunningServer]:
-    """Serve ``app`` with uvicorn on ``host`` and a free port in a daemon thread; stop it on exit. `http`: uvicorn's
-    protocol (`gateway.serving.GuardedHttpToolsProtocol` for the one `gateway serve` runs)."""
-    config = uvicorn.Config(
-        app, host=host, port=0, loop="asyncio", log_level="warning", lifespan="on", timeout_graceful_shutdown=2,
-        http=http,
-    )
+def run_server(app: Any, *, host: str = "127.0.0.1", http: Any = None) -> Iterator[RunningServer]:
+    """Serve ``app`` with uvicorn on ``host`` and a free port in a daemon thread; stop it on exit.
+
+    A gateway app (`create_app`'s) is served as `gateway serve` serves it: `GatewayUvicornConfig`, so with the
+    serving protocol's limits (`GuardedHttpToolsProtocol`, the `[server]` defaults) and `ForwardedHeaders`.
+    Anything else (the fake providers), or any app with `http` given ("auto": uvicorn's own), on plain uvicorn."""
+    options: dict[str, Any] = dict(host=host, port=0, loop="asyncio", log_level="warning", lifespan="on",
+                                   timeout_graceful_shutdown=2)
+    if http is None and isinstance(app, GatewayApp):
+        config: uvicorn.Config = GatewayUvicornConfig(app, limits=ConnectionLimits(), **options)
+    else:
+        config = uvicorn.Config(app, http=http or "auto", **options)
     server = uvicorn.Server(config)
     failure: list[BaseException] = []
 
