@@ -22,7 +22,10 @@ each worker process, so every worker applies the same limits.
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
 import sys
+import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, cast
@@ -77,6 +80,9 @@ class GatewayUvicornConfig(uvicorn.Config):
             self.proxy_headers = proxy_headers
         if proxy_headers:
             self.loaded_app = ForwardedHeaders(self.loaded_app, self.forwarded_allow_ips)
+        uvicorn_log = logging.getLogger("uvicorn.error")
+        if _quiet_parse_errors not in uvicorn_log.filters:
+            uvicorn_log.addFilter(_quiet_parse_errors)  # each is in `REFUSALS`' line instead
 
 
 _FORWARDED = (b"x-forwarded-for", b"x-forwarded-proto")  # what ProxyHeadersMiddleware reads (names: lower case)
@@ -127,6 +133,43 @@ def error_bytes(status: int, code: str, message: str) -> bytes:
 
 
 _NO_TIMER, _HEAD, _BODY = 0, 1, 2  # what a connection's one timer bounds
+
+
+class RefusalLog:
+    """The refusals this protocol answers (400, 408, 431, 503 above), in the log without flooding it: the first
+    at once, then one line every `every_s` at most, with how many came meanwhile and the last one's status,
+    code and client. uvicorn alone logs "Invalid HTTP request received." for every unparsable request (and for a
+    431 or a 503 as well, since those stop its parser): a client sending garbage on many connections wrote as
+    many lines. That message is filtered out of uvicorn's logger where `GatewayUvicornConfig` serves."""
+
+    def __init__(self, every_s: float = 60.0) -> None:
+        self.every_s = every_s
+        self.total = 0  # since the process started
+        self._unlogged = 0
+        self._logged_at = -math.inf
+
+    def note(self, status: int, code: str, client: tuple[str, int] | None) -> None:
+        self.total += 1
+        self._unlogged += 1
+        now = time.monotonic()
+        if now - self._logged_at < self.every_s:
+            return
+        who = f"{client[0]}:{client[1]}" if client else "a client"
+        if self.total == 1:
+            _log.warning("refused a request at the connection: %d %s, from %s (further refusals: at most one "
+                         "line every %g s)", status, code, who, self.every_s)
+        else:
+            _log.warning("refused %d request(s) at the connection since the last such line; the last: %d %s, "
+                         "from %s", self._unlogged, status, code, who)
+        self._unlogged, self._logged_at = 0, now
+
+
+REFUSALS = RefusalLog()
+_log = logging.getLogger("gateway.serving")
+
+
+def _quiet_parse_errors(record: logging.LogRecord) -> bool:
+    return record.msg != "Invalid HTTP request received."
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
@@ -228,6 +271,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         its side, or after `LINGER_S` at most."""
         self._disarm()
         transport = self.transport
+        REFUSALS.note(status, code, self.client)
         transport.write(error_bytes(status, code, message))
         if not transport.can_write_eof():
             transport.close()

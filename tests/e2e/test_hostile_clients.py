@@ -185,6 +185,26 @@ def test_garbage_instead_of_http_gets_400_in_openai_shape(gateway: tuple[int, st
     assert_openai_error(raw, 400, "not valid HTTP")
 
 
+def test_refusals_are_logged_without_flooding_the_log(tmp_path: Path) -> None:
+    """uvicorn alone writes "Invalid HTTP request received." for every unparsable request (and for a 431): a
+    client sending garbage on many connections writes as many lines. The gateway logs the first refusal and then
+    one line a minute at most, with the count (gateway/serving.py `RefusalLog`)."""
+    (tmp_path / "gateway.toml").write_text(CONFIG)
+    with serve("--config", str(tmp_path / "gateway.toml"), cwd=tmp_path) as (process, url):
+        for _ in range(6):
+            with connect(url) as sock:
+                sock.sendall(b"not http at all\r\n\r\n")
+                assert_openai_error(read_until_closed(sock), 400, "not valid HTTP")
+        with connect(url) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nhost: x\r\nx-big: " + b"a" * 9000 + b"\r\n\r\n")
+            assert_openai_error(read_until_closed(sock), 431, "max_header_bytes")
+        still_serving(url)
+    output = process.communicate()[0]
+    assert "Invalid HTTP request received" not in output
+    refused = [line for line in output.splitlines() if "at the connection" in line]
+    assert len(refused) == 1 and "400 invalid_http, from 127.0.0.1:" in refused[0], output
+
+
 def rss_bytes(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):

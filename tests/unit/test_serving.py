@@ -4,15 +4,18 @@ are checked by `gateway check` with their key paths, and reach uvicorn's config 
 
 from __future__ import annotations
 
+import logging
 import pickle
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import orjson
+import pytest
 
 from gateway.config import parse_config
-from gateway.serving import ConnectionLimits, GatewayUvicornConfig, GuardedHttpToolsProtocol, error_bytes
+from gateway.serving import ConnectionLimits, GatewayUvicornConfig, GuardedHttpToolsProtocol, RefusalLog, error_bytes
 
 BASE = """
 [[providers]]
@@ -65,3 +68,17 @@ def test_a_refusal_is_a_whole_response_in_openai_shape() -> None:
     assert b"connection: close" in head and b"content-length: %d" % len(body) in head
     assert orjson.loads(body) == {"error": {"message": "too big", "type": "invalid_request_error", "param": None,
                                             "code": "request_header_fields_too_large"}}
+
+
+def test_refusals_after_the_first_are_counted_into_one_line_a_period(caplog: pytest.LogCaptureFixture) -> None:
+    refusals = RefusalLog(every_s=0.2)
+    with caplog.at_level(logging.WARNING, logger="gateway.serving"):
+        for _ in range(3):
+            refusals.note(400, "invalid_http", ("10.0.0.1", 5555))
+        time.sleep(0.25)
+        refusals.note(431, "request_header_fields_too_large", None)
+    lines = [r.getMessage() for r in caplog.records if r.name == "gateway.serving"]
+    assert len(lines) == 2 and "400 invalid_http, from 10.0.0.1:5555" in lines[0]
+    assert lines[1].startswith("refused 3 request(s)")
+    assert "431 request_header_fields_too_large, from a client" in lines[1]
+    assert refusals.total == 4
