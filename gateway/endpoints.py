@@ -213,8 +213,15 @@ class Endpoints:
         }
         cache = gateway.cache.stats() if gateway.cache is not None else {"backend": "none"}
         stuck = [r.model for r in gateway.table.routes() if all(gateway.health.cooling(t.key) for t in r.targets)]
+        store = gateway.access.limiter.store
+        limits: dict[str, Any] = {"backend": store.name}
+        held_spend = getattr(store, "held_spend", None)  # Redis: spend made during an outage, not yet written
+        if held_spend is not None:
+            held = held_spend()
+            limits["spend_held"] = {"requests": held.requests, "cost_usd": held.cost_usd}
         return JSONResponse({"config": gateway.config.source, "process": os.getpid(), "routes": routes,
-                             "routes_without_usable_target": stuck, "cache": cache, "draining": self.draining})
+                             "routes_without_usable_target": stuck, "cache": cache, "limits": limits,
+                             "draining": self.draining})
 
     async def purge_cache(self, request: Request) -> Response:
         """Empty the response cache, or one route's entries with `{"route": "<model>"}`."""

@@ -236,6 +236,13 @@ class RedisLimits:
                 self._hold(*spend)
             raise
 
+    def held_spend(self) -> Usage:
+        """All the spend held through an outage, not yet in Redis (for /admin/status)."""
+        total = Usage()
+        for usage, _ in self.held.values():
+            total = total.plus(usage)
+        return total
+
     def _hold(self, ledger: str, usage: Usage, keep_s: float) -> None:
         held = self.held.get(ledger)
         self.held[ledger] = (usage if held is None else held[0].plus(usage), keep_s)

@@ -148,11 +148,16 @@ def test_spend_made_while_redis_is_down_is_added_once_it_is_back(
         assert post(url).status_code == 200  # the pool has a connection when Redis dies
         own_redis.kill()
         assert [post(url).status_code for _ in range(3)] == [200] * 3  # let in, unlimited
+        status = httpx.get(url + "/admin/status", headers={"x-api-key": ADMIN}).json()["limits"]
+        assert status["backend"] == "redis" and status["spend_held"]["requests"] == 3
+        assert status["spend_held"]["cost_usd"] == pytest.approx(3 * CALL_USD)
         own_redis.start()  # the same port, empty
         refused = post(url)
         assert refused.status_code == 429 and refused.json()["error"]["code"] == "budget_exceeded"
         figures = httpx.get(url + "/admin/usage", headers={"x-api-key": ADMIN}).json()["keys"]["fleet"]
+        status = httpx.get(url + "/admin/status", headers={"x-api-key": ADMIN}).json()["limits"]
     assert figures["requests"] == 3 and figures["cost_usd"] == pytest.approx(3 * CALL_USD)
+    assert status["spend_held"] == {"requests": 0, "cost_usd": 0.0}  # all written
 
 
 def test_spend_still_held_at_shutdown_is_named_in_the_log(
