@@ -75,7 +75,7 @@ class EntryMiddleware:
       kept-alive connection is left idle for the stop to close under a load balancer just sending on it (nginx
       does not retry a POST it has sent: the caller would get a 502);
     - the headers the proxy paths' handler reads (`lane_headers`), found in the same pass: the first value of
-      each, decoded, at `scope["state"]["proxy_headers"]` (a second pass over an SDK's 16 headers cost about 8K
+      each, decoded, at `scope["state"]["proxy_headers"]` (a second pass over an SDK's 16 headers cost about 6K
       instructions: issue 19).
 
     (One middleware rather than three: each pure-ASGI layer costs every request a few microseconds.)
