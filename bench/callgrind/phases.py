@@ -78,6 +78,12 @@ def patch_server(protocol):
     patch(httptools_impl.RequestResponseCycle, "run_asgi", "asgi", "asyncdef")
     patch(httptools_impl.RequestResponseCycle, "send", "srv_send", "async")
     patch(httptools_impl.RequestResponseCycle, "receive", "srv_receive", "async")
+    try:  # the gateway's cycle writes the response head itself (gateway/response_head.py): that is uvicorn's send too
+        from gateway.response_head import GatewayCycle
+    except ImportError:  # (an older gateway, or the bare pass-through's process)
+        pass
+    else:
+        patch(GatewayCycle, "_write_head", "srv_send")
     app_call = starlette.applications.Starlette.__call__
     async def app(self, scope, receive, send):
         return await Step(app_call(self, scope, receive, send), "app")
