@@ -10,7 +10,9 @@ starts first alternates); the ratio gateway req/s ÷ bare req/s is taken per rou
 reported. At c=1, also --rounds rounds of each loaded alone, in alternating order: the p50 the gateway adds.
 With --alone, also --rounds rounds per concurrency of each loaded alone on the core, in alternating order (the
 issue's own method; a core of its own, as a gateway process has in production), the ratio taken per pair of
-rounds. The `resolution` row is the same method on two identical bare pass-throughs. Stdlib only.
+rounds. The `resolution` row is the same method on two identical bare pass-throughs. With --starts N, all of it
+N times, each time with new processes: two processes of the same code differ by a few percent for their whole life
+(hash seed, memory layout; bench/README.md, stop 31), which rounds on one process cannot show. Stdlib only.
 """
 
 from __future__ import annotations
@@ -291,19 +293,22 @@ class Versus:
         # One gateway process per config and a bare pass-through, both started for the config's rows and stopped
         # after them: two processes with the same history. (A bare process kept up for the whole run, against a
         # fresh one, came out 7% slower per request at c=16 after serving the rows before it.)
-        for config in ("plain", "keyed", "cache", "bare"):
-            mine = [row for row in rows if ROWS[row][0] == config]
-            if not mine:
-                continue
-            gw = self.bare("bare-2") if config == "bare" else self.gateway(config)
-            bare = self.bare("bare")
-            try:
-                for row in mine:
-                    print(f"== {row}: {ROWS[row][3]}: {gw.name} and {bare.name} ==", flush=True)
-                    self.pair(row, gw, bare)
-            finally:
-                gw.child.stop(grace_s=15)
-                bare.child.stop()
+        # With --starts N, all of that N times over, with new processes each time; the rounds pool per cell.
+        for start in range(self.args.starts):
+            for config in ("plain", "keyed", "cache", "bare"):
+                mine = [row for row in rows if ROWS[row][0] == config]
+                if not mine:
+                    continue
+                gw = self.bare("bare-2") if config == "bare" else self.gateway(config)
+                bare = self.bare("bare")
+                try:
+                    for row in mine:
+                        print(f"== {row}: {ROWS[row][3]}: {gw.name} and {bare.name} (processes: start "
+                              f"{start + 1} of {self.args.starts}) ==", flush=True)
+                        self.pair(row, gw, bare)
+                finally:
+                    gw.child.stop(grace_s=15)
+                    bare.child.stop()
 
     def stop_all(self) -> None:
         for child in reversed(self.children):
@@ -403,6 +408,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per round (default 5)")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds of both loaded before each cell's rounds")
     parser.add_argument("--rounds", type=int, default=5, help="side-by-side rounds per cell (default 5)")
+    parser.add_argument("--starts", type=int, default=1,
+                        help="run everything this many times, with new processes each time (default 1); a cell's "
+                             "median is then of --rounds x --starts rounds")
     parser.add_argument("--concurrency", default="1,16,64")
     parser.add_argument("--rows", default=",".join(ROWS), help=f"subset of {','.join(ROWS)} (default all)")
     parser.add_argument("--no-latency", dest="latency", action="store_false",
@@ -436,12 +444,13 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(bench, int):
         return bench
     print()
-    print(format_report(bench.results, args.concurrency, args.rounds))
+    print(format_report(bench.results, args.concurrency, args.rounds * args.starts))
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps({
         "meta": {"started_unix": round(started), "wall_s": round(time.time() - started, 1),
                  "duration_s": args.duration, "warmup_s": args.warmup, "rounds": args.rounds,
+                 "starts": args.starts,
                  "concurrency": args.concurrency, "gateway_src": args.gateway_src,
                  "pinning": {"gateway_and_bare": bench.server_core, "nginx_and_wrk": bench.load_core},
                  "request_bodies": bench.bodies, "stream_path": STREAM32_PATH, "messages_path": MESSAGES_PATH,
