@@ -14,7 +14,8 @@ long as the client likes. This protocol adds, per connection:
 - `keepalive_timeout_s`: uvicorn's `timeout_keep_alive`, as a float.
 
 Every refusal is a JSON body in OpenAI's error shape, as the gateway's own errors are, followed by a lingering
-close (`_refuse_now`). The protocol reads the
+close (`_refuse_now`). Each request's cycle is a `GatewayCycle`, which writes the response head as uvicorn does
+for less than half the cost (response_head.py). The protocol reads the
 limits from the uvicorn config it is given (`GatewayUvicornConfig`), which is what `--workers` pickles into
 each worker process, so every worker applies the same limits.
 """
