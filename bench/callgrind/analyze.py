@@ -6,16 +6,12 @@ K_SYNC = 3500  # a sync trampoline call's own instructions (mb_wrap.py)
 ASYNC = {"asgi", "app", "srv_send", "srv_receive", "entry_mw", "router", "endpoint", "read_json", "dispatch",
          "upstream_send", "read_body", "resp_close", "resp_send", "store", "aiohttp_read", "entrance"}
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from calls import calls  # noqa: E402
+
 def phase_calls(path):
-    names, calls, cur = {}, collections.Counter(), None
-    for line in open(path, errors="replace"):
-        if line.startswith(("fn=", "cfn=")):
-            m = re.match(r"c?fn=\((\d+)\)(?: (.*))?", line.strip())
-            if m.group(2): names[m.group(1)] = m.group(2)
-            if line.startswith("cfn="): cur = names.get(m.group(1))
-        elif line.startswith("calls=") and cur and cur.startswith("phase_"):
-            calls[cur] += int(line[6:].split()[0])
-    return calls
+    return calls(path, re.compile(r"^phase_"))
+
 times = json.load(open(f"{run}/times.json"))
 mapping = json.load(open(f"{run}/phasemap.json")) if os.path.exists(f"{run}/phasemap.json") else {}
 dumps = {}
