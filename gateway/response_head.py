@@ -54,7 +54,7 @@ class KnownHeaders:
 
     def check_value(self, value: bytes) -> None:
         """RuntimeError (uvicorn's) for a value with a control character in it."""
-        if value in self.values or value.isalnum():
+        if value.isalnum() or value in self.values:
             return
         if HEADER_VALUE_RE.search(value):
             raise RuntimeError("Invalid HTTP header value.")
@@ -100,7 +100,7 @@ class GatewayCycle(RequestResponseCycle):
             lower = names.get(name)  # (the checks' fast paths in line: a call each cost a third of the saving)
             if lower is None:
                 lower = known.lower_name(name)
-            if value not in values and not value.isalnum():
+            if not value.isalnum() and value not in values:  # (a new id or length: not hashed for the set)
                 known.check_value(value)
             if lower == b"content-length" and self.chunked_encoding is None:
                 self.expected_content_length = int(value.decode())

@@ -299,11 +299,25 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._arm(_HEAD)
 
     def data_received(self, data: bytes) -> None:
+        """uvicorn's (its keep-alive timer stopped, the parser fed, a parse error answered), in line rather than
+        called (issue 19), with the refused connection's input dropped and the timer its request needs set."""
         if self._lingering:  # refused: the answer is sent, what the client still sends is dropped
             return
         self._read_size = len(data)
+        if self.timeout_keep_alive_task is not None:  # (uvicorn's `_unset_keepalive_if_required`)
+            self.timeout_keep_alive_task.cancel()
+            self.timeout_keep_alive_task = None
         try:
-            super().data_received(data)
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            msg = "Invalid HTTP request received."
+            self.logger.warning(msg)  # (filtered out: `_quiet_parse_errors`; REFUSALS says it)
+            self.send_400_response(msg)
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
         finally:
             if self._in_head or self._in_body or self._timed:  # else: between requests, no timer: nothing to do
                 self._after_read()
@@ -358,9 +372,25 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     # -- parser callbacks ---------------------------------------------------------------------------
 
+    # (uvicorn's callbacks with ours in line rather than a call of uvicorn's each: issue 19; tests/unit/
+    # test_response_head.py sends the same bytes to uvicorn's server and to ours)
+
     def on_message_begin(self) -> None:
-        super().on_message_begin()
-        self.scope["extensions"] = self._extensions
+        self.url = b""
+        self.expect_100_continue = False
+        self.headers = []
+        self.scope = {  # type: ignore[typeddict-item]
+            "type": "http",
+            "asgi": {"version": self.asgi_version, "spec_version": "2.3"},
+            "http_version": "1.1",
+            "server": self.server,
+            "client": self.client,
+            "scheme": self.scheme,  # type: ignore[typeddict-item]
+            "root_path": self.root_path,
+            "headers": self.headers,
+            "state": self.app_state.copy(),
+            "extensions": self._extensions,
+        }
         self._in_head = True
 
     def on_headers_complete(self) -> None:
@@ -375,15 +405,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_read = 0
         if self._refusal is not None:  # over max_connections: answered once the request is known
             raise self._refusal
-        self._begin_request()
-        if self._shutting_down:  # a request that came after shutdown began: the last on this connection
-            self.cycle.keep_alive = False
-
-    def _begin_request(self) -> None:
-        """uvicorn's `on_headers_complete` (the scope's method and path, the request's cycle, its task started or
-        queued behind the one running), with the cycle a `GatewayCycle`, which writes the response head for less
-        than half uvicorn's cost (response_head.py). Kept in step with uvicorn's: tests/unit/test_response_head.py
-        compares the two on the same requests."""
+        # What follows is uvicorn's `on_headers_complete` (the scope's method and path, the request's cycle, its
+        # task started or queued behind the one running), with the cycle a `GatewayCycle`, which writes the
+        # response head for less than half uvicorn's cost (response_head.py). Kept in step with uvicorn's:
+        # tests/unit/test_response_head.py compares the two on the same requests.
         parser = self.parser
         scope = self.scope
         http_version = parser.get_http_version()
@@ -414,6 +439,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             expect_100_continue=self.expect_100_continue,
             keep_alive=http_version != "1.0" and parser.should_keep_alive(), on_response=self.on_response_complete)
         cycle.known = self._known_headers
+        if self._shutting_down:  # a request that came after shutdown began: the last on this connection
+            cycle.keep_alive = False
         if existing is None or existing.response_complete:
             self._start_asgi_task(cycle, app)
         else:  # pipelined: queued behind the request running
@@ -422,7 +449,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         self._in_body = False
-        super().on_message_complete()
+        cycle = self.cycle
+        if (self.parser.should_upgrade() and self._should_upgrade()) or cycle.response_complete:
+            return
+        cycle.more_body = False
+        cycle.message_event.set()
 
     def _head_size(self) -> int:
         return len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)

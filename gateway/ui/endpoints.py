@@ -133,8 +133,8 @@ class LivePage:
         if denied := _admin_denied(request, gateway):
             return denied
         after = _number(request.query_params.get("after"))
-        rows = [views.request_row(e) for e in reversed(self.recorder.recent) if e.seq > after]
-        return _json({"seq": self.recorder.seq, "kept": self.recorder.recent.maxlen, "requests": rows},
+        rows = [views.request_row(e) for e in self.recorder.newest(after)]
+        return _json({"seq": self.recorder.seq, "kept": self.recorder.ring.maxlen, "requests": rows},
                      gateway.secrets)
 
     async def request(self, request: Request) -> Response:
@@ -142,7 +142,7 @@ class LivePage:
         if denied := _admin_denied(request, gateway):
             return denied
         wanted = request.path_params["request_id"]
-        entry = next((e for e in reversed(self.recorder.recent) if e.request_id == wanted), None)
+        entry = self.recorder.find(wanted)
         if entry is None:
             body = {"error": {"message": "No such request among the last ones this worker kept.",
                               "type": "invalid_request_error", "code": "not_found", "param": None}}

@@ -6,8 +6,11 @@ It is one more `Observer` beside telemetry's (`events.Fanout`: Accounting -> [te
 tuples rather than telemetry's `RequestRecord`s (telemetry/records.py): importing anything under
 `gateway/telemetry/` loads the OpenTelemetry SDK, which a gateway with telemetry off never does.
 
-The hook runs on the request path for every request: a tuple per request and per attempt, a few additions
-into preallocated rows, a deque append (bench/README.md, "Live page cost"). It never raises.
+The hook runs on the request path for every request: a plain tuple per request and per attempt, a few
+additions into preallocated rows, a deque append (bench/README.md, "Live page cost"). It never raises. The ring
+keeps plain tuples, in `RequestEntry`'s and `AttemptEntry`'s field order, and `recent` makes them those named
+tuples when the page reads them: a named tuple made on the request path cost a second tuple and a copy, 2.5K
+instructions a request (issue 19, bench/README.md stop 32).
 """
 
 from __future__ import annotations
@@ -22,7 +25,6 @@ from gateway.events import Exchange, Observer
 from gateway.ui.aggregates import Window
 
 log = logging.getLogger("gateway.ui")
-_new = tuple.__new__  # a NamedTuple made this way costs a fifth of calling the class (no Python-level __new__)
 
 
 class AttemptEntry(NamedTuple):
@@ -71,6 +73,9 @@ class RequestEntry(NamedTuple):
         return last if last is not None and last.outcome == "ok" else None
 
 
+_SEQ, _REQUEST_ID = RequestEntry._fields.index("seq"), RequestEntry._fields.index("request_id")
+
+
 class LastError(NamedTuple):
     at: float  # wall clock
     route: str
@@ -81,13 +86,27 @@ class LastError(NamedTuple):
 class Recorder(Observer):
     def __init__(self, window: Window, recent: int, clock: Callable[[], float] = time.time) -> None:
         self.window = window
-        self.recent: deque[RequestEntry] = deque(maxlen=recent)
+        self.ring: deque[tuple[Any, ...]] = deque(maxlen=recent)  # RequestEntry's fields, oldest first
         self.clock = clock
         self.seq = 0  # requests recorded since start
         self.last_errors: dict[str, LastError] = {}  # per target; bounded like the window's series
         self.refused: dict[str, int] = {}  # reason -> requests refused before any upstream call, since start
         self.started_at = clock()
         self._failed = False
+
+    @property
+    def recent(self) -> list[RequestEntry]:
+        """The requests kept, oldest first, as the page reads them."""
+        return [_entry(fields) for fields in self.ring]
+
+    def newest(self, after: float) -> list[RequestEntry]:
+        """The requests kept that were recorded after request `after` (a `seq`), newest first."""
+        return [_entry(fields) for fields in reversed(self.ring) if fields[_SEQ] > after]
+
+    def find(self, request_id: str) -> RequestEntry | None:
+        """The newest request kept with this id."""
+        found = next((fields for fields in reversed(self.ring) if fields[_REQUEST_ID] == request_id), None)
+        return _entry(found) if found is not None else None
 
     def request_finished(self, exchange: Exchange) -> None:
         try:
@@ -103,16 +122,14 @@ class Recorder(Observer):
     def _record(self, exchange: Exchange, now: float, mono: float) -> None:
         window = self.window
         stream = exchange.stream
-        attempts: list[AttemptEntry] = []
+        attempts: list[tuple[Any, ...]] = []  # AttemptEntry's fields
         first_content: float | None = None
         for a in exchange.attempts:
             facts = a.facts
             used_in = facts.input_tokens if facts is not None else None
             used_out = facts.output_tokens if facts is not None else None
-            entry = _new(AttemptEntry, (a.number, a.route, a.provider, a.model, a.started, a.first_chunk_at,
-                                        a.backoff_s, a.ended, a.outcome, a.status, a.error, used_in, used_out,
-                                        a.cost_usd))
-            attempts.append(entry)
+            attempts.append((a.number, a.route, a.provider, a.model, a.started, a.first_chunk_at, a.backoff_s,
+                             a.ended, a.outcome, a.status, a.error, used_in, used_out, a.cost_usd))
             target = a.provider + "/" + a.model
             ok = a.outcome == "ok"
             ttft = None
@@ -136,10 +153,15 @@ class Recorder(Observer):
         window.request(now, exchange.route, failed, 400 <= status < 500, latency, ttft, input_tokens, output_tokens,
                        exchange.cost_usd or 0.0, exchange.cache)
         self.seq += 1
-        self.recent.append(_new(RequestEntry, (
+        self.ring.append((
             self.seq, now, exchange.started, mono, exchange.request_id, exchange.operation, exchange.route, stream,
             exchange.key_name, exchange.cache, status, error, input_tokens, output_tokens, exchange.cost_usd,
-            _trace_id(exchange.handle) if exchange.handle is not None else None, tuple(attempts))))
+            _trace_id(exchange.handle) if exchange.handle is not None else None, attempts))
+
+
+def _entry(fields: tuple[Any, ...]) -> RequestEntry:
+    """A kept request as the page reads it (`Recorder.ring`'s plain tuples, named)."""
+    return RequestEntry._make((*fields[:-1], tuple(AttemptEntry._make(a) for a in fields[-1])))
 
 
 def _trace_id(handle: Any) -> str | None:
