@@ -153,7 +153,9 @@ class Deadline:
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  traceback: TracebackType | None) -> None:
-        self.timers.cancel(self)
+        if not self.done:  # (`Timers.cancel`, in line: this runs for every attempt)
+            self.done = True
+            self.timers._pending -= 1
         task, self.task = self.task, None
         if self.expired and task is not None and task.uncancel() <= self.cancelling and kind is asyncio.CancelledError:
             raise TimeoutError from error
