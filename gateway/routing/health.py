@@ -121,7 +121,8 @@ class Health:
 
     def end(self, key: str) -> None:
         state = self._targets[key]
-        state.in_flight = max(0, state.in_flight - 1)
+        if state.in_flight > 0:  # (not max(): a call of it parses keyword arguments, issue 19)
+            state.in_flight -= 1
 
     def succeeded(self, key: str, latency_s: float | None) -> None:
         state = self._targets[key]
@@ -157,7 +158,7 @@ class Health:
         return state.latency_s * self._fade(self.clock() - max(state.measured_at, state.attempted_at))
 
     def _fade(self, age: float) -> float:
-        return float(0.5 ** (max(age, 0.0) / self.policy.latency_half_life_s))
+        return 0.5 ** (age / self.policy.latency_half_life_s) if age > 0.0 else 1.0  # (no max(): see `end`)
 
     def failed(self, key: str, retry_after: float | None = None) -> float:
         """Record a failure; returns the cooldown it started (0 when the target stays in use)."""
