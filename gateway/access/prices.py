@@ -40,7 +40,8 @@ class Price:
     cached_input: float | None = None  # prompt tokens served from the provider's prompt cache; None: as input
 
     def cost(self, input_tokens: int, output_tokens: int, cached_tokens: int = 0) -> float:
-        cached = min(max(cached_tokens, 0), input_tokens)
+        # (the cached share, within 0..input_tokens; not min(max()): each call parses keyword arguments, issue 19)
+        cached = input_tokens if cached_tokens > input_tokens else cached_tokens if cached_tokens > 0 else 0
         cached_rate = self.input if self.cached_input is None else self.cached_input
         return ((input_tokens - cached) * self.input + cached * cached_rate + output_tokens * self.output) / 1e6
 
