@@ -181,7 +181,8 @@ def to_anthropic_usage(usage: Any) -> dict[str, Any]:
     usage = usage if isinstance(usage, dict) else {}
     cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
     written = (usage.get("prompt_tokens_details") or {}).get("cache_creation_tokens") or 0
-    return {"input_tokens": max(0, (usage.get("prompt_tokens") or 0) - cached - written),
+    uncached = (usage.get("prompt_tokens") or 0) - cached - written  # (no max(): a call of it parses keywords)
+    return {"input_tokens": uncached if uncached > 0 else 0,
             "output_tokens": usage.get("completion_tokens") or 0,
             "cache_read_input_tokens": cached, "cache_creation_input_tokens": written}
 

@@ -55,7 +55,7 @@ class MemoryResponses:
         share = max(1, max_bytes // max_entries)
         self.ttl_s, self.clock = ttl_s, clock
         self.records: FIFOCache[tuple[str, str], tuple[float, bytes]] = FIFOCache(
-            max_bytes, getsizeof=lambda entry: max(len(entry[1]), share))
+            max_bytes, getsizeof=lambda entry: size if (size := len(entry[1])) > share else share)  # (not max(): 1K)
 
     async def put(self, owner: str, response_id: str, record: dict[str, Any] | bytes) -> None:
         # serialized: a copy, later changes to `record` stay out
