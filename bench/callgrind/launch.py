@@ -1,5 +1,7 @@
 """Run `gateway serve` with phase trampolines (see /tmp/i19/phasetramp): each (parent phase, phase) pair gets its
-own C function, so callgrind's inclusive cost of that function is the cost of the phase under that parent."""
+own C function, so callgrind's inclusive cost of that function is the cost of the phase under that parent.
+FINE=1 adds finer phases inside the dispatcher (stop 32): the attempt, the route loop, health, the deadline, the
+dataclasses, the provider call, the strategy, the live page's window, `_settings`."""
 import os, sys
 sys.path.insert(0, "/tmp/i19")
 from phases import asgi3, patch, patch_aiohttp_reads, patch_server
@@ -47,6 +49,24 @@ if os.environ.get("PHASES", "1") == "1":
     patch(er, "to_chat", "entrance_in")
     patch(er, "to_response", "entrance_out")
     patch(er, "_keep", "store", "async")
+    if os.environ.get("FINE") == "1":
+        import gateway.routing.health as hl, gateway.timers as tm, gateway.events as ev, gateway.ui.aggregates as ag
+        patch(dp.Dispatcher, "_attempt", "attempt", "asyncdef")
+        patch(dp.Dispatcher, "_run_route", "route_loop", "asyncdef")
+        for name in ("begin", "end", "succeeded"):
+            patch(hl.Health, name, "health")
+        for name in ("__init__", "__enter__", "__exit__"):
+            patch(tm.Deadline, name, "deadline")
+        patch(tm, "for_loop", "deadline")
+        patch(ev.Attempt, "__init__", "dc_attempt")
+        patch(ev.Exchange, "__init__", "dc_exchange")
+        patch(dp._Plan, "__init__", "dc_plan")
+        patch(dp.Outcome, "__init__", "dc_outcome")
+        patch(pb.HttpProvider, "complete", "prov_complete", "asyncdef")
+        patch(dp, "order", "order")
+        patch(ag.Window, "request", "win")
+        patch(ag.Window, "attempt", "win")
+        patch(dp.Dispatcher, "_settings", "settings")
     patch_aiohttp_reads()
 
 asgi3()
